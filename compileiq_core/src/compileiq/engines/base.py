@@ -1,0 +1,151 @@
+"""The engine contract: an ask/tell optimizer over genomes of a `SearchSpace`.
+
+The driver (`Search`) calls, per generation `g`: `ask(pool_size, g)`, evaluates, `tell(...)`,
+then `ask(deficit, g)` again while failures left positions unfilled. Costs are always
+minimized: the driver negates them for "max" problems. A failed evaluation has `costs=None`.
+Given the same seed and the same evaluations told in the same order, an engine must propose
+the same genomes: that is what makes runs reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from compileiq.errors import SearchSpaceExhaustedError
+from compileiq.search_spaces.space import Genome, SearchSpace
+
+__all__ = ["PLUGIN_API", "Engine", "EngineConfig", "Evaluation"]
+
+PLUGIN_API = 1
+"""The engine plugin API version this core provides."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Which engine to use and its options, e.g. `EngineConfig("genetic", {"seed": 7})`."""
+
+    name: str = "genetic"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: str | EngineConfig | None, default: str) -> EngineConfig:
+        if value is None:
+            return cls(default)
+        if isinstance(value, EngineConfig):
+            return cls(value.name.strip().lower(), dict(value.options))
+        if isinstance(value, str):
+            return cls(value.strip().lower())
+        raise TypeError(
+            f"engine={value!r} ({type(value).__name__}) is not usable; pass an engine name such as "
+            "'genetic' or EngineConfig(name, options)."
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A genome with its costs (minimized, one per objective), or None when it failed."""
+
+    genome: Genome
+    costs: tuple[float, ...] | None
+
+
+class Engine(ABC):
+    """Base class of engines. Subclasses set `name` and implement `ask` and `tell`.
+
+    Args:
+        space: the compiled search space.
+        num_objectives: how many costs each evaluation has.
+        pool_size: the evaluations per generation the driver will ask for.
+        seed: the seed of every random choice (None: drawn from the OS, see `self.seed`).
+        init_with_true_random_threshold: share of initial samples of seeded ranges drawn in
+            their window.
+        options: engine-specific options; an unknown one must raise TypeError naming it.
+    """
+
+    name: ClassVar[str] = ""
+    plugin_api: ClassVar[int] = PLUGIN_API
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        num_objectives: int = 1,
+        pool_size: int = 32,
+        seed: int | None = None,
+        init_with_true_random_threshold: float | None = 0.9,
+        **options: Any,
+    ) -> None:
+        if options:
+            raise TypeError(
+                f"{type(self).__name__} does not take the option(s) {sorted(options)}; "
+                f"see the '{self.name}' engine's documentation for the options it accepts."
+            )
+        self.space = space
+        self.num_objectives = num_objectives
+        self.pool_size = pool_size
+        self.seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+        self.seed_threshold = init_with_true_random_threshold
+        self.rng = random.Random(self.seed)
+        self.seen: set[Genome] = set()
+
+    @abstractmethod
+    def ask(self, n: int, generation: int) -> list[Genome]:
+        """Propose `n` genomes never proposed before; raise SearchSpaceExhaustedError if impossible."""
+
+    @abstractmethod
+    def tell(self, evaluations: Sequence[Evaluation]) -> None:
+        """Learn from evaluated genomes (in the order they were asked)."""
+
+    def sample(self, n: int) -> list[Genome]:
+        """`n` draws from the initial distribution; repeats allowed, state untouched."""
+        rng = random.Random(self.seed)
+        return [self.space.sample_genome(rng, self.seed_threshold) for _ in range(n)]
+
+    # -- helpers for subclasses -------------------------------------------------------------
+
+    def remaining(self) -> int:
+        """How many configurations were never proposed."""
+        return self.space.cardinality - len(self.seen)
+
+    def fresh_random(self, n: int, max_tries_per_item: int = 50) -> list[Genome]:
+        """`n` unseen genomes from the initial distribution, marked as seen.
+
+        Falls back to uniform draws among the unseen ones (enumerated when the space is small)
+        when the prior keeps repeating itself; raises SearchSpaceExhaustedError when fewer than
+        `n` unseen configurations remain.
+        """
+        if n > self.remaining():
+            raise SearchSpaceExhaustedError(
+                f"only {self.remaining()} unseen configuration(s) remain in a space of "
+                f"{self.space.cardinality}, {n} asked."
+            )
+        out: list[Genome] = []
+        tries = 0
+        while len(out) < n and tries < n * max_tries_per_item:
+            tries += 1
+            genome = self.space.sample_genome(self.rng, self.seed_threshold)
+            if genome not in self.seen:
+                self.seen.add(genome)
+                out.append(genome)
+        if len(out) < n:
+            out.extend(self._unseen_uniform(n - len(out)))
+        return out
+
+    def _unseen_uniform(self, n: int) -> list[Genome]:
+        if self.space.cardinality <= 1 << 20:
+            pool = [g for g in self.space.enumerate_genomes() if g not in self.seen]
+            picked = self.rng.sample(pool, n)
+        else:
+            picked = []
+            while len(picked) < n:
+                genome = tuple(
+                    self.rng.choice(self.space.gene_options(i)) for i in range(len(self.space.params))
+                )
+                if genome not in self.seen and genome not in picked:
+                    picked.append(genome)
+        self.seen.update(picked)
+        return picked

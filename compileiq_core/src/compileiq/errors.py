@@ -1,0 +1,81 @@
+"""Exceptions raised by compileiq. Every message names the bad value, what was expected and the fix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CompileIQError",
+    "ConfigurationError",
+    "EngineNotInstalledError",
+    "NameConflictError",
+    "NotInstalledError",
+    "PluginLoadError",
+    "ScoreValidationError",
+    "SearchSpaceError",
+    "SearchSpaceExhaustedError",
+    "SearchSpaceExhaustedWarning",
+    "UnknownEngineError",
+    "UnknownNameError",
+    "UnknownWorkerError",
+    "WorkerConflictError",
+    "WorkerNotInstalledError",
+]
+
+
+class CompileIQError(Exception):
+    """Base class of every error compileiq raises on purpose."""
+
+
+class ConfigurationError(CompileIQError, ValueError):
+    """A `SearchConfiguration` (or a legacy `.config` file) holds a bad value."""
+
+
+class SearchSpaceError(CompileIQError, ValueError):
+    """A search space is malformed."""
+
+
+class ScoreValidationError(CompileIQError, ValueError):
+    """An objective's return value does not have the shape `num_objectives` asks for."""
+
+
+class SearchSpaceExhaustedError(CompileIQError, RuntimeError):
+    """The engine cannot propose enough configurations that were not evaluated already."""
+
+
+class SearchSpaceExhaustedWarning(UserWarning):
+    """The search ended early because the search space has no unseen configurations left."""
+
+
+class UnknownNameError(CompileIQError, LookupError, ValueError):
+    """A worker or engine name that nothing installed provides."""
+
+
+class UnknownWorkerError(UnknownNameError):
+    """`worker_type` names no installed worker."""
+
+
+class UnknownEngineError(UnknownNameError):
+    """`engine` names no installed engine."""
+
+
+class NotInstalledError(CompileIQError, ModuleNotFoundError):
+    """A first-party plugin is asked for by name but its distribution is not installed."""
+
+
+class WorkerNotInstalledError(NotInstalledError):
+    """A first-party worker is asked for but not installed."""
+
+
+class EngineNotInstalledError(NotInstalledError):
+    """A first-party engine is asked for but not installed."""
+
+
+class NameConflictError(CompileIQError, RuntimeError):
+    """Two installed distributions claim the same plugin name."""
+
+
+class WorkerConflictError(NameConflictError):
+    """Two installed distributions claim the same worker name."""
+
+
+class PluginLoadError(CompileIQError, ImportError):
+    """A plugin's entry point could not be imported or is not what it claims to be."""

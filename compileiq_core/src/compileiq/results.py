@@ -1,0 +1,247 @@
+"""`SearchResult`: every evaluation of a search as a pandas DataFrame, with best and Pareto queries.
+
+Columns, in order: `metadata`, `generation`, `score_1..N`, `params`, then `norm_score_1..N`
+when normalizing, then `param_id` and `is_baseline`. Baseline rows are kept but never returned
+as the best result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from compileiq.score import INVALID_SCORE, Score
+from compileiq.types import MultiScoreComparison, ProblemType
+
+__all__ = ["NORM_SCORE_COLUMN_PATTERN", "SCORE_COLUMN_PATTERN", "SearchResult", "pareto_mask", "score_row"]
+
+SCORE_COLUMN_PATTERN = r"score_\d+"
+NORM_SCORE_COLUMN_PATTERN = r"norm_score_\d+"
+_ALL_INVALID = "All resulting scores are marked as invalid. Make sure your search ran correctly."
+
+
+def _decode_params(cell: Any) -> Any:
+    if isinstance(cell, str):
+        try:
+            return json.loads(cell)
+        except ValueError:
+            return cell
+    return cell
+
+
+def score_row(score: Score, generation: int, normalize: bool) -> dict[str, Any]:
+    """One result row for `score` (the layout `SearchResult` uses)."""
+    row: dict[str, Any] = {"metadata": score.metadata, "generation": generation}
+    for i, value in enumerate(score.values(), 1):
+        row[f"score_{i}"] = value
+    row["params"] = score.params
+    if normalize:
+        for i, value in enumerate(score.values(normalized=True), 1):
+            row[f"norm_score_{i}"] = value
+    row["param_id"] = score.param_id
+    row["is_baseline"] = score.is_baseline
+    return row
+
+
+class SearchResult:
+    """The evaluations of a search.
+
+    Args:
+        df: the results table (see the module docstring for its columns).
+        problem_type: "min" or "max".
+        num_scores: the number of objectives.
+    """
+
+    def __init__(self, df: pd.DataFrame | None, problem_type: ProblemType | str, num_scores: int) -> None:
+        self.problem_type = ProblemType(problem_type)
+        self.num_scores = num_scores
+        self.df_results = df if df is not None else pd.DataFrame()
+        self.original_cols = list(self.df_results.columns)
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_rows(
+        cls, rows: list[dict[str, Any]], problem_type: ProblemType | str, num_scores: int, normalize: bool
+    ) -> SearchResult:
+        """Build a result from rows made by `score_row`."""
+        columns = ["metadata", "generation", *(f"score_{i}" for i in range(1, num_scores + 1)), "params"]
+        if normalize:
+            columns += [f"norm_score_{i}" for i in range(1, num_scores + 1)]
+        columns += ["param_id", "is_baseline"]
+        df = pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        df["params"] = df["params"].astype(object)
+        return cls(df, problem_type, num_scores)
+
+    @classmethod
+    def from_dataframe(
+        cls, df: pd.DataFrame, problem_type: ProblemType | str, clear_duplicates: bool = True
+    ) -> SearchResult:
+        """Wrap a DataFrame with `score_<n>` and `params` columns (params JSON-decoded)."""
+        score_cols = [c for c in df.columns if re.fullmatch(SCORE_COLUMN_PATTERN, str(c))]
+        if not score_cols:
+            raise ValueError(
+                "Score columns are not formatted correctly. Must be named `score_<num>` "
+                f"(found columns {list(df.columns)})."
+            )
+        if "params" not in df.columns:
+            raise ValueError("Missing 'params' column in the dataframe.")
+        df = df.copy()
+        df["params"] = df["params"].map(_decode_params).astype(object)
+        if "is_baseline" in df.columns:
+            df["is_baseline"] = df["is_baseline"].map(lambda v: str(v).lower() in ("true", "1"))
+        result = cls(df, problem_type, len(score_cols))
+        if clear_duplicates:
+            result.clear_duplicates()
+        return result
+
+    @classmethod
+    def from_csv(
+        cls, csv_path: str | Path, problem_type: ProblemType | str, clear_duplicates: bool = True
+    ) -> SearchResult:
+        """Read a CSV written by `save` (or by upstream CompileIQ)."""
+        df = pd.read_csv(csv_path, keep_default_na=False, na_values=[""], dtype={"metadata": str})
+        df["metadata"] = df["metadata"].fillna("") if "metadata" in df.columns else ""
+        return cls.from_dataframe(df, problem_type, clear_duplicates)
+
+    # -- columns ---------------------------------------------------------------------------
+
+    @property
+    def score_columns(self) -> list[str]:
+        return [c for c in self.df_results.columns if re.fullmatch(SCORE_COLUMN_PATTERN, str(c))]
+
+    @property
+    def norm_score_columns(self) -> list[str]:
+        return [c for c in self.df_results.columns if re.fullmatch(NORM_SCORE_COLUMN_PATTERN, str(c))]
+
+    @property
+    def is_normalized(self) -> bool:
+        return bool(self.norm_score_columns)
+
+    def get_results(self) -> pd.DataFrame:
+        """The results table."""
+        return self.df_results
+
+    def __getitem__(self, index: int) -> pd.Series:
+        return self.df_results.iloc[index]
+
+    def __len__(self) -> int:
+        return len(self.df_results)
+
+    # -- editing ---------------------------------------------------------------------------
+
+    def add_result(self, score: Score, generation_num: int, normalize: bool = False) -> None:
+        """Append one row for `score`."""
+        if score.num_objectives != self.num_scores:
+            raise ValueError(
+                f"score has {score.num_objectives} objective(s); this result holds {self.num_scores}."
+            )
+        row = score_row(score, generation_num, normalize)
+        frame = pd.DataFrame([row])
+        frame["params"] = frame["params"].astype(object)
+        frame.at[0, "params"] = score.params
+        self.df_results = frame if self.df_results.empty else pd.concat([self.df_results, frame], ignore_index=True)
+
+    def clear_duplicates(self) -> pd.DataFrame:
+        """Drop rows repeating (params, raw scores), keep the first; scores become numeric."""
+        df = self.df_results
+        if df.empty:
+            return df
+        key = df["params"].map(lambda p: json.dumps(p, sort_keys=True, default=str))
+        subset = pd.concat([key.rename("_params_key"), df[self.score_columns].astype(str)], axis=1)
+        df = df.loc[~subset.duplicated(keep="first")].reset_index(drop=True)
+        for col in [*self.score_columns, *self.norm_score_columns]:
+            df[col] = pd.to_numeric(df[col].replace(INVALID_SCORE, np.nan), errors="coerce")
+        self.df_results = df
+        return df
+
+    def save(self, filepath: str | Path = "./search_results.csv") -> None:
+        """Write the results as CSV, `params` JSON-encoded (atomic: written aside, then renamed)."""
+        path = Path(filepath)
+        df = self.df_results.copy()
+        if "params" in df.columns:
+            df["params"] = df["params"].map(lambda p: json.dumps(p, default=str))
+        tmp = path.with_name(path.name + ".tmp")
+        df.to_csv(tmp, index=False)
+        tmp.replace(path)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def _numeric(self, columns: list[str]) -> pd.DataFrame:
+        frame = self.df_results[columns].replace(INVALID_SCORE, np.nan)
+        return frame.apply(pd.to_numeric, errors="coerce")
+
+    def _candidates(self) -> pd.DataFrame:
+        """Numeric objective values of the non-baseline rows."""
+        columns = self.norm_score_columns if self.is_normalized else self.score_columns
+        if len(columns) != self.num_scores:
+            raise ValueError(
+                f"found {len(columns)} score column(s) {columns}; expected {self.num_scores}."
+            )
+        values = self._numeric(columns)
+        if "is_baseline" in self.df_results.columns:
+            values = values[~self.df_results["is_baseline"].astype(bool)]
+        return values
+
+    def get_best_result(
+        self, multiscore_scope: MultiScoreComparison | str = MultiScoreComparison.PARETO
+    ) -> dict | list[dict]:
+        """The best row as a dict (a list of dicts: the Pareto front, for several objectives).
+
+        Several objectives: "pareto_front" (default), "avg" (best row mean) or "stddev" (lowest
+        row standard deviation for min, highest for max).
+        """
+        values = self._candidates()
+        if values.empty or values.isna().all().all():
+            raise ValueError(_ALL_INVALID)
+        minimize = self.problem_type is ProblemType.MIN
+        if self.num_scores == 1:
+            column = values.iloc[:, 0]
+            index = column.idxmin() if minimize else column.idxmax()
+            return self.df_results.loc[index].to_dict()
+        try:
+            scope = MultiScoreComparison(multiscore_scope)
+        except ValueError:
+            raise ValueError(
+                f"multiscore_scope={multiscore_scope!r} is not valid; expected one of "
+                f"{[m.value for m in MultiScoreComparison]}."
+            ) from None
+        if scope is MultiScoreComparison.PARETO:
+            return self.pareto_front()
+        stat = values.mean(axis=1) if scope is MultiScoreComparison.AVERAGE else values.std(axis=1, ddof=1)
+        stat = stat.dropna()
+        if stat.empty:
+            raise ValueError(_ALL_INVALID)
+        index = stat.idxmin() if minimize else stat.idxmax()
+        return self.df_results.loc[index].to_dict()
+
+    def pareto_front(self) -> list[dict]:
+        """Rows no other row beats on every objective (rows with an invalid value dropped)."""
+        if self.num_scores == 1:
+            raise ValueError("pareto_front() needs several objectives; use get_best_result() for one.")
+        values = self._candidates().dropna()
+        if values.empty:
+            return []
+        mask = self.calculate_pareto_front(values.to_numpy(dtype=float))
+        return self.df_results.loc[values.index[mask]].to_dict(orient="records")
+
+    def calculate_pareto_front(self, scores: np.ndarray) -> np.ndarray:
+        """Boolean mask of the points not strictly worse on every objective than another point."""
+        return pareto_mask(scores, self.problem_type)
+
+
+def pareto_mask(scores: Any, problem_type: ProblemType | str = ProblemType.MIN) -> np.ndarray:
+    """Weak-dominance filter: ties and duplicates are kept, strictly worse points dropped."""
+    points = np.asarray(scores, dtype=float)
+    if ProblemType(problem_type) is ProblemType.MAX:
+        points = -points
+    keep = np.ones(len(points), dtype=bool)
+    for i in range(len(points)):
+        if keep[i]:
+            keep &= ~np.all(points[i] < points, axis=1)
+    return keep

@@ -1,0 +1,1 @@
+"""Search spaces: the builders (`base`), their models (`models`) and the compiled space (`space`)."""

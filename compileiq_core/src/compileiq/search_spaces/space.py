@@ -1,0 +1,303 @@
+"""The compiled search space: parameters flattened into genes, and genomes decoded back.
+
+A genome is a tuple of ints, one per parameter: the position in the parameter's domain, or
+`KNOCKED_OUT` (-1) when the key is left out. Engines work on genomes; the objective receives
+`SearchSpace.decode(genome)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compileiq.errors import SearchSpaceError
+from compileiq.search_spaces.models import (
+    PARAM_TYPES,
+    ChoiceParamConfig,
+    ParamConfig,
+    RangeParamConfig,
+)
+
+__all__ = ["FORMAT", "KNOCKED_OUT", "Genome", "Param", "SearchSpace"]
+
+KNOCKED_OUT = -1
+FORMAT = "compileiq-search-space-v1"
+Genome = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One leaf of the space: which sub-space, its key path, and its model."""
+
+    space: int
+    path: tuple[str, ...]
+    config: ParamConfig
+
+    @property
+    def size(self) -> int:
+        return self.config.size
+
+    @property
+    def knockable(self) -> bool:
+        return bool(self.config.knockout_prob)
+
+    @property
+    def label(self) -> str:
+        return ".".join(self.path) if self.space == 0 else f"[{self.space}]." + ".".join(self.path)
+
+
+def _encode_key(path: tuple[str, ...]) -> str:
+    return "_".join(base64.urlsafe_b64encode(p.encode()).decode().rstrip("=") for p in path)
+
+
+def _decode_key(key: str) -> tuple[str, ...]:
+    parts = []
+    for seg in key.split("_"):
+        seg += "=" * (-len(seg) % 4)
+        parts.append(base64.urlsafe_b64decode(seg.encode()).decode())
+    return tuple(parts)
+
+
+def _config_to_json(cfg: ParamConfig) -> dict[str, Any]:
+    if isinstance(cfg, RangeParamConfig):
+        out: dict[str, Any] = {"type": "range", "low": cfg.low, "high": cfg.high, "step": cfg.step}
+        if cfg.seed_low is not None:
+            out["seed-low"] = cfg.seed_low
+        if cfg.seed_high is not None:
+            out["seed-high"] = cfg.seed_high
+    elif isinstance(cfg, ChoiceParamConfig):
+        out = {"type": "enum", "vals": list(cfg.vals)}
+    else:
+        out = {"type": "literal", "value": cfg.value}
+    if cfg.knockout_prob is not None:
+        out["knockout_threshold"] = 1.0 - cfg.knockout_prob
+    return out
+
+
+def _config_from_json(key: str, data: dict[str, Any]) -> ParamConfig:
+    from compileiq.search_spaces import base as ss
+
+    knockout = data.get("knockout_threshold")
+    prob = None if knockout is None else 1.0 - float(knockout)
+    kind = data.get("type")
+    if kind == "range":
+        return ss.range(data["low"], data["high"], data.get("step", 1), prob, data.get("seed-low"), data.get("seed-high"))
+    if kind == "enum":
+        return ss.choice(data["vals"], prob)
+    if kind == "literal":
+        return ss.literal(data["value"], prob)
+    raise SearchSpaceError(f"class {key!r} has type {kind!r}; expected 'range', 'enum' or 'literal'.")
+
+
+class SearchSpace:
+    """A search space compiled for engines: flat parameters, genome decoding, serialization."""
+
+    def __init__(self, spaces: Sequence[dict[str, Any]], is_list: bool) -> None:
+        self.is_list = is_list
+        self.params: tuple[Param, ...] = ()
+        self._skeletons: list[dict[str, Any]] = []
+        params: list[Param] = []
+        for index, space in enumerate(spaces):
+            if not isinstance(space, dict) or not space:
+                raise SearchSpaceError(
+                    f"search space #{index} is {space!r}; expected a non-empty dict of parameters "
+                    "such as {'x': ss.range(0, 10)}."
+                )
+            self._skeletons.append(self._flatten(index, space, (), params))
+        self.params = tuple(params)
+        self._flat = all(len(p.path) == 1 for p in self.params) and len(spaces) == 1
+
+    def _flatten(self, index: int, node: dict[str, Any], prefix: tuple[str, ...], out: list[Param]) -> dict:
+        skeleton: dict[str, Any] = {}
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise SearchSpaceError(
+                    f"search-space key {key!r} at {'.'.join(prefix) or '<root>'} is a "
+                    f"{type(key).__name__}; keys must be strings."
+                )
+            path = (*prefix, key)
+            if isinstance(value, PARAM_TYPES):
+                out.append(Param(index, path, value))
+                skeleton[key] = len(out) - 1
+            elif isinstance(value, dict) and value:
+                skeleton[key] = self._flatten(index, value, path, out)
+            else:
+                raise SearchSpaceError(
+                    f"search-space entry {'.'.join(path)!r} is {value!r} ({type(value).__name__}); "
+                    "expected a builder such as ss.range(...), ss.choice([...]), ss.literal(...) "
+                    "or a non-empty nested dict of them."
+                )
+        return skeleton
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_input(cls, space: Any) -> SearchSpace:
+        """Compile what `Search(search_space=...)` accepts: a dict, a path, a provider or a list."""
+        if isinstance(space, SearchSpace):
+            return space
+        if isinstance(space, (list, tuple)):
+            if not space:
+                raise SearchSpaceError("search_space is an empty list; pass at least one space.")
+            return cls([cls._resolve_one(s) for s in space], is_list=True)
+        return cls([cls._resolve_one(space)], is_list=False)
+
+    @staticmethod
+    def _resolve_one(space: Any) -> dict[str, Any]:
+        if hasattr(space, "retrieve") and callable(space.retrieve):
+            space = space.retrieve()
+        if isinstance(space, dict):
+            if space.get("format") == FORMAT:
+                return SearchSpace._dict_from_schema(space)
+            return space
+        if isinstance(space, (str, Path)):
+            path = Path(space)
+            if not path.is_file():
+                raise SearchSpaceError(f"search space file {str(path)!r} does not exist.")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                raise SearchSpaceError(
+                    f"search space file {str(path)!r} is not a {FORMAT} JSON file. Protected "
+                    "(encrypted) compiler spaces are not supported; describe the space with "
+                    "compileiq.search_spaces.base builders instead."
+                ) from None
+            if not isinstance(data, dict) or data.get("format") != FORMAT:
+                raise SearchSpaceError(f"search space file {str(path)!r} lacks \"format\": {FORMAT!r}.")
+            return SearchSpace._dict_from_schema(data)
+        raise SearchSpaceError(
+            f"search_space={space!r} ({type(space).__name__}) is not usable; pass a dict of "
+            "builders, a list of such dicts, a path to a JSON space, or a provider with retrieve()."
+        )
+
+    @staticmethod
+    def _dict_from_schema(data: dict[str, Any]) -> dict[str, Any]:
+        root: dict[str, Any] = {}
+        for key, cls_data in data.get("classes", {}).items():
+            path = _decode_key(key)
+            node = root
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = _config_from_json(key, cls_data)
+        return root
+
+    # -- serialization -----------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """The space in upstream's `compileiq-search-space-v1` schema (a list for list spaces)."""
+        schemas = []
+        for index in range(len(self._skeletons)):
+            params = [p for p in self.params if p.space == index]
+            keys = [_encode_key(p.path) for p in params]
+            schemas.append(
+                {
+                    "format": FORMAT,
+                    "classes": {k: _config_to_json(p.config) for k, p in zip(keys, params)},
+                    "parameter_layout": ["{", *keys, "}"],
+                }
+            )
+        return schemas if self.is_list else schemas[0]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | list[dict[str, Any]]) -> SearchSpace:
+        """Rebuild a space written by `to_json`."""
+        if isinstance(data, list):
+            return cls([cls._dict_from_schema(d) for d in data], is_list=True)
+        return cls([cls._dict_from_schema(data)], is_list=False)
+
+    def fingerprint(self) -> str:
+        """A stable hash of the space's structure and domains."""
+        text = json.dumps(self.to_json(), sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    # -- genomes -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    @property
+    def cardinality(self) -> int:
+        """How many distinct configurations the space holds (knockout counted)."""
+        return math.prod(p.size + p.knockable for p in self.params)
+
+    def gene_options(self, index: int) -> list[int]:
+        """Every value gene `index` can take."""
+        param = self.params[index]
+        return ([KNOCKED_OUT] if param.knockable else []) + list(range(param.size))
+
+    def enumerate_genomes(self) -> Iterator[Genome]:
+        """Every genome of the space, in a fixed order."""
+        return itertools.product(*(self.gene_options(i) for i in range(len(self.params))))
+
+    def sample_genome(self, rng: random.Random, seed_threshold: float | None = 0.9) -> Genome:
+        """A draw from the initial distribution: knockout priors and seeded-range windows."""
+        genes = []
+        for param in self.params:
+            cfg = param.config
+            if cfg.knockout_prob and rng.random() < cfg.knockout_prob:
+                genes.append(KNOCKED_OUT)
+                continue
+            window = cfg.seed_window() if isinstance(cfg, RangeParamConfig) else None
+            if window is not None and seed_threshold and rng.random() < seed_threshold:
+                genes.append(rng.randint(window[0], window[1]))
+            else:
+                genes.append(rng.randrange(cfg.size))
+        return tuple(genes)
+
+    def decode(self, genome: Genome) -> dict | list:
+        """The configuration the objective receives for `genome`."""
+        params = self.params
+        if self._flat:
+            return {params[i].path[0]: params[i].config.at(g) for i, g in enumerate(genome) if g != KNOCKED_OUT}
+        decoded = [self._fill(skel, genome) for skel in self._skeletons]
+        return decoded if self.is_list else decoded[0]
+
+    def _fill(self, skeleton: dict[str, Any], genome: Genome) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, node in skeleton.items():
+            if isinstance(node, dict):
+                out[key] = self._fill(node, genome)
+            elif genome[node] != KNOCKED_OUT:
+                out[key] = self.params[node].config.at(genome[node])
+        return out
+
+    def encode(self, config: dict | list) -> Genome:
+        """The genome of a configuration the objective received (inverse of `decode`)."""
+        spaces = config if self.is_list else [config]
+        genes = []
+        for param in self.params:
+            node: Any = spaces[param.space]
+            for part in param.path:
+                node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+            if node is _MISSING:
+                if not param.knockable:
+                    raise SearchSpaceError(f"configuration lacks {param.label!r}, which cannot be knocked out.")
+                genes.append(KNOCKED_OUT)
+            elif isinstance(param.config, RangeParamConfig):
+                genes.append(param.config.index_of(node))
+            elif isinstance(param.config, ChoiceParamConfig):
+                genes.append(_index_in(param.config.vals, node, param.label))
+            else:
+                genes.append(0)
+        return tuple(genes)
+
+
+_MISSING = object()
+
+
+def _index_in(values: tuple, value: Any, label: str) -> int:
+    for i, v in enumerate(values):
+        if v == value and type(v) is type(value):
+            return i
+    for i, v in enumerate(values):
+        if v == value or (isinstance(v, tuple) and list(v) == value):
+            return i
+    raise SearchSpaceError(f"value {value!r} of {label!r} is not one of its choices {list(values)!r}.")

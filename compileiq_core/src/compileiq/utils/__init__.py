@@ -1,0 +1,1 @@
+"""Utilities kept at upstream's import paths."""

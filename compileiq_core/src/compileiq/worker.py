@@ -1,0 +1,144 @@
+"""`BaseWorker`, the contract every execution backend implements, and lazy access to the workers.
+
+`from compileiq.worker import RayWorker` (and `MultiProcessWorker`, `IsoMultiProcessWorker`,
+`AsyncWorker`, `SequentialWorker`) resolves through the worker registry: only that plugin is
+imported, and a missing one raises an ImportError naming the package to install. Those lazy
+names are not in `__all__`, so `from compileiq.worker import *` never needs ray.
+
+Lifecycle of a worker, in call order: `create()` (or the constructor) when the `Search` is
+built; `setup()` when `start()` begins; `run()` once per batch; `close()` when `start()` ends,
+whatever happened. `setup()` and `close()` may be called again for a second `start()`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from compileiq.score import (
+    BASELINE_CONFIG,
+    INVALID_SCORE,
+    ParamArg,
+    Score,
+    invalidate_score,
+    normalize_scores,
+)
+
+if TYPE_CHECKING:
+    from compileiq_async import AsyncWorker
+    from compileiq_isolated import IsoMultiProcessWorker
+    from compileiq_multiprocess import MultiProcessWorker
+    from compileiq_ray import RayWorker
+    from compileiq_sequential import SequentialWorker
+
+__all__ = ["BASELINE_CONFIG", "INVALID_SCORE", "PLUGIN_API", "BaseWorker", "Score", "Worker"]
+
+PLUGIN_API = 1
+"""The worker plugin API version this core provides; a worker declaring another is refused."""
+
+_LAZY_WORKERS = {
+    "MultiProcessWorker": "multiprocess",
+    "IsoMultiProcessWorker": "isolated",
+    "AsyncWorker": "async",
+    "RayWorker": "ray",
+    "SequentialWorker": "sequential",
+}
+
+
+class BaseWorker(ABC):
+    """Evaluates batches of configurations by calling the user's objective.
+
+    Subclasses implement `run()`. Class attributes declare the worker's identity and
+    capabilities: `name` (its `worker_type` string, equal to its entry-point name),
+    `plugin_api`, `respects_num_workers`, `supports_timeout` and `requires_async_objective`.
+    Heavy imports and global state (start methods, `ray.init`) belong in `setup()`.
+    """
+
+    name: ClassVar[str] = ""
+    plugin_api: ClassVar[int] = PLUGIN_API
+    respects_num_workers: bool = False
+    supports_timeout: bool = False
+    requires_async_objective: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        cache_folder: str | Path | None = None,
+        normalize: bool = False,
+        tracker: Any = None,
+        respects_num_workers: bool | None = None,
+        supports_timeout: bool | None = None,
+    ) -> None:
+        self.cache_folder = Path(cache_folder) if cache_folder is not None else None
+        self.normalize = bool(normalize)
+        self.tracker = tracker
+        self.baseline_score: Any = None
+        self.current_generation = 0
+        if respects_num_workers is not None:
+            self.respects_num_workers = bool(respects_num_workers)
+        if supports_timeout is not None:
+            self.supports_timeout = bool(supports_timeout)
+
+    @classmethod
+    def create(cls, cache_folder: str | Path | None, normalize: bool, tracker: Any = None) -> BaseWorker:
+        """Build the worker the way `Search` does; override to add arguments of your own."""
+        return cls(cache_folder=cache_folder, normalize=normalize, tracker=tracker)
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """Scratch folder of the search (alias of `cache_folder`)."""
+        return self.cache_folder
+
+    @cache_dir.setter
+    def cache_dir(self, value: str | Path | None) -> None:
+        self.cache_folder = Path(value) if value is not None else None
+
+    def setup(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Acquire resources (process pools, cluster connections). Called by `start()`."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release everything `setup()` or `run()` acquired; safe to call twice."""
+
+    def __enter__(self) -> BaseWorker:
+        self.setup()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def run(
+        self,
+        *,
+        function: Callable[..., Any],
+        params_pool: list[ParamArg],
+        params_ids: list[int | str],
+        num_function_returns: int = 1,
+        **kwargs: Any,
+    ) -> list[Score]:
+        """Evaluate `function` on every configuration of `params_pool`.
+
+        Return one `Score` per id of `params_ids`, in any order, plus optional baseline Scores
+        (`is_baseline=True`). `kwargs` carries `num_workers`, `task_timeout`, `tracker` and every
+        extra keyword given to `Search.start()`.
+        """
+
+    normalize_scores = staticmethod(normalize_scores)
+    invalidate_score = staticmethod(invalidate_score)
+
+
+Worker = BaseWorker
+"""Upstream's name for `BaseWorker`."""
+
+
+def __getattr__(attr: str) -> type[BaseWorker]:
+    if attr in _LAZY_WORKERS:
+        from compileiq.registry import resolve_worker
+
+        return resolve_worker(_LAZY_WORKERS[attr])
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_WORKERS])
