@@ -143,7 +143,47 @@ class Driver:
         space = self.search.space
         params = [space.decode(g) for g in genomes]
         ids = [uuid.uuid4().hex for _ in genomes]
-        returned = self.worker.run(
+        issued = dict(zip(ids, params))
+        streamed: set[Any] = set()
+
+        def on_arrival(score: Score) -> None:
+            key = "baseline" if score.is_baseline else score.param_id
+            if key in streamed or (not score.is_baseline and key not in issued):
+                return
+            streamed.add(key)
+            if score.params is None and not score.is_baseline:
+                score.params = issued[key]
+            self._record(score, generation)
+
+        self.worker._score_listener = on_arrival
+        try:
+            returned = self._run_worker(params, ids)
+        finally:
+            self.worker._score_listener = None
+        by_id = self._check_returned(returned, ids)
+        normalized = self.config.normalize
+        successes = 0
+        evaluations = []
+        for score in returned:
+            if score.is_baseline and "baseline" not in streamed:
+                self._record(score, generation)
+        for pid, genome, config in zip(ids, genomes, params):
+            score = by_id[pid]
+            if score.params is None:
+                score.params = config
+            if pid not in streamed:
+                self._record(score, generation)
+            self.failures.observe(score)
+            if score.failed:
+                evaluations.append(Evaluation(genome, None))
+            else:
+                successes += 1
+                values = score.values(normalized=normalized)
+                evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
+        return self._after_batch(generation, returned, evaluations, successes, ids, first)
+
+    def _run_worker(self, params: list[Any], ids: list[str]) -> Any:
+        return self.worker.run(
             function=self.search.objective_function,
             params_pool=params,
             params_ids=ids,
@@ -153,25 +193,9 @@ class Driver:
             tracker=None,
             **self.worker_kwargs,
         )
-        by_id = self._check_returned(returned, ids)
-        normalized = self.config.normalize
-        successes = 0
-        evaluations = []
-        for score in returned:
-            if score.is_baseline:
-                self._record(score, generation)
-        for pid, genome, config in zip(ids, genomes, params):
-            score = by_id[pid]
-            if score.params is None:
-                score.params = config
-            self._record(score, generation)
-            self.failures.observe(score)
-            if score.failed:
-                evaluations.append(Evaluation(genome, None))
-            else:
-                successes += 1
-                values = score.values(normalized=normalized)
-                evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
+
+    def _after_batch(self, generation: int, returned: list[Score], evaluations: list[Evaluation],
+                     successes: int, ids: list[str], first: bool) -> int:
         self.engine.tell(evaluations)
         if self.search.dump_results is not None:
             self.result().save(self.search.dump_results)

@@ -124,6 +124,19 @@ class BaseWorker(ABC):
         extra keyword given to `Search.start()`.
         """
 
+    def report_score(self, score: Score) -> None:
+        """Hand one finished Score to the search the moment it arrives (in the driver process).
+
+        Optional but recommended: a worker that calls this for every Score (baselines too) as
+        it arrives lets the search journal each result at once, so a crash loses nothing that
+        finished. `run()` must still return every Score; the search records each one once.
+        """
+        listener = self._score_listener
+        if listener is not None:
+            listener(score)
+
+    _score_listener: Callable[[Score], None] | None = None
+
     normalize_scores = staticmethod(normalize_scores)
     invalidate_score = staticmethod(invalidate_score)
 

@@ -35,10 +35,11 @@ class SequentialWorker(BaseWorker):
         if self.normalize and self.baseline_score is None:
             self.baseline_score = measure_baseline(function, num_function_returns, worker=self.name)
             scores.append(self.baseline_score)
-        batch = [
-            evaluate(function, params, param_id=pid, num_objectives=num_function_returns, worker=self.name)
-            for params, pid in zip(params_pool, params_ids)
-        ]
-        if self.normalize:
-            apply_normalization(batch, self.baseline_score)
-        return scores + batch
+            self.report_score(self.baseline_score)
+        for params, pid in zip(params_pool, params_ids):
+            score = evaluate(function, params, param_id=pid, num_objectives=num_function_returns, worker=self.name)
+            if self.normalize:
+                apply_normalization([score], self.baseline_score)
+            self.report_score(score)
+            scores.append(score)
+        return scores
