@@ -160,7 +160,7 @@ class Search:
 
     def _check_objective_kind(self) -> None:
         is_async = inspect.iscoroutinefunction(self.objective_function) or inspect.iscoroutinefunction(
-            getattr(self.objective_function, "__call__", None)
+            type(self.objective_function).__call__
         )
         wants_async = getattr(self.worker, "requires_async_objective", False)
         name = self.worker_name

@@ -213,8 +213,8 @@ class SearchResult:
             ) from None
         if scope is MultiScoreComparison.PARETO:
             return self.pareto_front()
+        values = values.dropna()  # a row with a failed objective is never best
         stat = values.mean(axis=1) if scope is MultiScoreComparison.AVERAGE else values.std(axis=1, ddof=1)
-        stat = stat.dropna()
         if stat.empty:
             raise ValueError(_ALL_INVALID)
         index = stat.idxmin() if minimize else stat.idxmax()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from compileiq.score import (
     BASELINE_CONFIG,
@@ -25,13 +25,6 @@ from compileiq.score import (
     invalidate_score,
     normalize_scores,
 )
-
-if TYPE_CHECKING:
-    from compileiq_async import AsyncWorker
-    from compileiq_isolated import IsoMultiProcessWorker
-    from compileiq_multiprocess import MultiProcessWorker
-    from compileiq_ray import RayWorker
-    from compileiq_sequential import SequentialWorker
 
 __all__ = ["BASELINE_CONFIG", "INVALID_SCORE", "PLUGIN_API", "BaseWorker", "Score", "Worker"]
 

@@ -79,6 +79,7 @@ def _config_to_json(cfg: ParamConfig) -> dict[str, Any]:
         out = {"type": "literal", "value": cfg.value}
     if cfg.knockout_prob is not None:
         out["knockout_threshold"] = 1.0 - cfg.knockout_prob
+        out["knockout_prob"] = cfg.knockout_prob  # exact; the threshold carries float error
     return out
 
 
@@ -86,10 +87,12 @@ def _config_from_json(key: str, data: dict[str, Any]) -> ParamConfig:
     from compileiq.search_spaces import base as ss
 
     knockout = data.get("knockout_threshold")
-    prob = None if knockout is None else 1.0 - float(knockout)
+    prob = data.get("knockout_prob", None if knockout is None else 1.0 - float(knockout))
     kind = data.get("type")
     if kind == "range":
-        return ss.range(data["low"], data["high"], data.get("step", 1), prob, data.get("seed-low"), data.get("seed-high"))
+        return ss.range(
+            data["low"], data["high"], data.get("step", 1), prob, data.get("seed-low"), data.get("seed-high")
+        )
     if kind == "enum":
         return ss.choice(data["vals"], prob)
     if kind == "literal":
