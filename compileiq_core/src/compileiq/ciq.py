@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import os
-import shutil
-import uuid
 import warnings
-import weakref
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -125,6 +119,8 @@ class Search:
         **unknown: Any,
     ) -> None:
         if unknown:
+            import difflib
+
             names = ", ".join(
                 f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, _FIELDS, 1)) else "")
                 for k in unknown
@@ -148,6 +144,10 @@ class Search:
         self.engine = EngineConfig.coerce(engine, DEFAULT_ENGINE)
         self._engine_cls = resolve_engine(self.engine.name)
         self.current_generation = 0
+        import uuid
+        import weakref
+        from datetime import datetime
+
         base = Path(cache_folder) if cache_folder is not None else Path.home() / ".cache" / "compileiq"
         self.cache_base = base
         stamp = datetime.now().strftime("%Y-%m-%d-%H_%M_%S")
@@ -159,6 +159,8 @@ class Search:
         self.result: SearchResult | None = None
 
     def _check_objective_kind(self) -> None:
+        import inspect
+
         is_async = inspect.iscoroutinefunction(self.objective_function) or inspect.iscoroutinefunction(
             type(self.objective_function).__call__
         )
@@ -256,6 +258,8 @@ class Search:
 
     def _cleanup(self) -> None:
         if not _keep_cache():
+            import shutil
+
             shutil.rmtree(self.cache_folder, ignore_errors=True)
 
     def __repr__(self) -> str:

@@ -7,7 +7,6 @@ point is imported, once. Two distributions claiming one name is an error naming 
 
 from __future__ import annotations
 
-import difflib
 import threading
 from dataclasses import dataclass
 from importlib import import_module
@@ -285,6 +284,8 @@ class NamedRegistry:
                 f"Install it with:  pip install {dist}",
                 name=dist,
             )
+        import difflib
+
         installed = self.names()
         candidates = sorted({*installed, *self.first_party, *self.aliases})
         close = difflib.get_close_matches(key, candidates, n=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
 from enum import StrEnum
@@ -158,6 +157,8 @@ class SearchConfiguration:
         **unknown: Any,
     ) -> None:
         if unknown:
+            import difflib
+
             valid = [f for f in self.__slots__ if not f.startswith("_")]
             hints = []
             for key in unknown:

@@ -8,15 +8,14 @@ A genome is a tuple of ints, one per parameter: the position in the parameter's 
 from __future__ import annotations
 
 import base64
-import hashlib
-import itertools
-import json
 import math
-import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
 
 from compileiq.errors import SearchSpaceError
 from compileiq.search_spaces.models import (
@@ -165,6 +164,8 @@ class SearchSpace:
             path = Path(space)
             if not path.is_file():
                 raise SearchSpaceError(f"search space file {str(path)!r} does not exist.")
+            import json
+
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (UnicodeDecodeError, ValueError):
@@ -218,6 +219,9 @@ class SearchSpace:
 
     def fingerprint(self) -> str:
         """A stable hash of the space's structure and domains."""
+        import hashlib
+        import json
+
         text = json.dumps(self.to_json(), sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -238,6 +242,8 @@ class SearchSpace:
 
     def enumerate_genomes(self) -> Iterator[Genome]:
         """Every genome of the space, in a fixed order."""
+        import itertools
+
         return itertools.product(*(self.gene_options(i) for i in range(len(self.params))))
 
     def sample_genome(self, rng: random.Random, seed_threshold: float | None = 0.9) -> Genome:
