@@ -29,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("fresh_registries")
 
 @pytest.fixture
 def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("COMPILEIQ_STRICT_PLUGINS", raising=False)  # CI sets it; these tests want warnings
     root = tmp_path / "site"
     install_fakes(root)
     monkeypatch.syspath_prepend(str(root))

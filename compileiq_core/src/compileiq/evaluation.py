@@ -144,7 +144,7 @@ class FailureWarnings:
             self._seen.add(kind)
         lead = _KIND_TEXT.get(kind, f"An evaluation failed ({kind})")
         warnings.warn(
-            f"{lead}: {meta.get('error', '')}. The configuration scores {INVALID_SCORE!r} and the "
+            f"{lead}: {str(meta.get('error', '')).rstrip('.')}. The configuration scores {INVALID_SCORE!r} and the "
             f"search goes on; the reason is in the result's metadata column. Further "
             f"'{kind}' failures are not warned about again.",
             RuntimeWarning,
