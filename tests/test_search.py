@@ -166,3 +166,13 @@ def test_bad_search_arguments_are_named(cache_dir: Path) -> None:
             return 1
 
         make(cache_dir, objective=coroutine)
+
+
+def test_engine_options_are_checked_and_seed_is_fixed_per_search(cache_dir: Path) -> None:
+    with pytest.raises(TypeError, match=r"does not take the option\(s\) \['bogus'\]"):
+        make(cache_dir, engine=EngineConfig("random", {"bogus": 1}))
+    search = make(cache_dir, engine="random")
+    assert isinstance(search.seed, int)
+    first = search.start().get_results()["params"].tolist()
+    assert search.start().get_results()["params"].tolist() == first
+    assert search.sample(3) == search.sample(3)

@@ -143,6 +143,14 @@ class Search:
         self.exit_on_failure = bool(exit_on_failure)
         self.engine = EngineConfig.coerce(engine, DEFAULT_ENGINE)
         self._engine_cls = resolve_engine(self.engine.name)
+        seed = self.engine.options.get("seed")
+        if seed is None:
+            import random
+
+            seed = random.SystemRandom().randrange(2**32)
+        self.seed: int = seed
+        """The engine's seed: from `EngineConfig(options={"seed": ...})`, else drawn once here."""
+        self._new_engine()  # reject unknown engine options before anything runs
         self.current_generation = 0
         import uuid
         import weakref
@@ -196,7 +204,7 @@ class Search:
         self._cleanup()
 
     def _new_engine(self) -> Any:
-        options = dict(self.engine.options)
+        options = {**self.engine.options, "seed": self.seed}
         return self._engine_cls(
             self.space,
             num_objectives=self.search_config.num_objectives,
