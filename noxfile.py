@@ -59,3 +59,12 @@ def bench_import(session: nox.Session) -> None:
     """Import time and memory of compileiq against bare Python."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/import_cost/run.py", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with warnings as errors (hook reference regenerated first)."""
+    install_editable(session, *PLUGINS, extras="")
+    session.install("mkdocs>=1.6")
+    session.run("python", "docs/gen_hooks.py")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
