@@ -29,6 +29,7 @@ def tests(session: nox.Session) -> None:
     """Every package installed editable; every test of core and plugins."""
     install_editable(session, *PLUGINS)
     session.install("-e", ".", "--no-deps")
+    session.install("uv")  # test_packaging builds wheels and fresh environments with it
     session.run("pytest", *(session.posargs or ["tests", *(f"plugins/{p}/tests" for p in PLUGINS)]), env=STRICT)
 
 
@@ -68,3 +69,18 @@ def docs(session: nox.Session) -> None:
     session.install("mkdocs>=1.6")
     session.run("python", "docs/gen_hooks.py")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+DISTRIBUTIONS = ["compileiq_core", *(f"plugins/{p}" for p in PLUGINS), "."]
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build every distribution (sdist + wheel) into dist/ and check their metadata."""
+    session.install("build", "twine")
+    out = ROOT / "dist"
+    for path in out.glob("*"):
+        path.unlink()
+    for source in DISTRIBUTIONS:
+        session.run("python", "-m", "build", "--outdir", str(out), source)
+    session.run("twine", "check", "--strict", *map(str, sorted(out.glob("*"))))
