@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from compileiq.engines.base import Evaluation
 from compileiq.errors import SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
 from compileiq.evaluation import FailureWarnings
-from compileiq.journal import AskRecord, Journal, JournalMismatchError
+from compileiq.journal import AskRecord, Journal, JournalError, JournalMismatchError
 from compileiq.plugins import get_plugin_manager
 from compileiq.score import Score
 from compileiq.search_spaces.space import Genome
@@ -147,6 +147,9 @@ class Driver:
         finally:
             try:
                 self.journal.end_session(status, None if error is None else f"{type(error).__name__}: {error}")
+            except JournalError:
+                if error is None:
+                    raise
             finally:
                 self.hooks.search_end(search, self.result(), error)
         return self.result()
