@@ -433,6 +433,7 @@ class Search:
 
         plugins: list[Any] = []
         if self._tracker is not None:
+            self._tracker.search = self
             plugins.append(self._tracker)
         if not self.disable_progress_bar:
             from compileiq._progress import ProgressBar

@@ -65,6 +65,8 @@ CREATE TABLE sessions (
     id INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, pid INTEGER, status TEXT NOT NULL,
     error TEXT);
 """
+_CHECKPOINT_PAGES = 8192
+"""WAL pages (4 KiB) between checkpoints: each checkpoint fsyncs, so fewer make commits cheaper."""
 _TABLES = ("meta", "asks", "scores", "sessions")
 _SCORE_SQL = (
     "INSERT INTO scores (ask_seq, generation, param_id, is_baseline, failed, score, norm_score, params, "
@@ -178,6 +180,7 @@ class Journal:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={_sync_mode()}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
         return conn
 
     @classmethod

@@ -84,6 +84,11 @@ def _columns(num_scores: int, normalize: bool) -> list[str]:
     return columns + list(EXTRA_COLUMNS)
 
 
+def _loads_column(cells: list[str | None]) -> list[Any]:
+    """Decode a column of JSON cells in one parse (much faster than one `json.loads` per cell)."""
+    return json.loads("[" + ",".join("null" if c is None else c for c in cells) + "]")
+
+
 class SearchResult:
     """The evaluations of a search.
 
@@ -121,13 +126,12 @@ class SearchResult:
         if not rows:
             return cls.from_rows([], problem_type, num_scores, normalize)
         metadata, generation, score, params, norm, pids, base, wall, worker = (list(c) for c in zip(*rows))
-        loads = json.loads
         data: dict[str, Any] = {"metadata": metadata, "generation": generation}
         failed = [False] * len(rows)
         for name, cells in (("score", score), ("norm_score", norm if normalize else None)):
             if cells is None:
                 continue
-            decoded = [loads(c) if c is not None else None for c in cells]
+            decoded = _loads_column(cells)
             for i in range(num_scores):
                 if num_scores == 1:
                     column = [INVALID_SCORE if v is None else v for v in decoded]
@@ -135,7 +139,7 @@ class SearchResult:
                     column = [INVALID_SCORE if v is None else v[i] for v in decoded]
                 failed = [f or v == INVALID_SCORE for f, v in zip(failed, column)]
                 data[f"{name}_{i + 1}"] = column
-        data["params"] = [loads(p) if p is not None else None for p in params]
+        data["params"] = _loads_column(params)
         data["param_id"] = pids
         data["is_baseline"] = [bool(b) for b in base]
         data["wall_time"] = [w - started for w in wall]

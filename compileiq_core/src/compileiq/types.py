@@ -18,12 +18,26 @@ from compileiq.score import (
     Score,
     SingleScore,
 )
+from compileiq.tracker import BaseTracker
+from compileiq.tracker_config import (
+    DefaultTrackerConfig,
+    DisabledTrackerConfig,
+    LoguruTrackerConfig,
+    MLflowTrackerConfig,
+    TrackerConfig,
+    TrackerTypes,
+)
 from compileiq.worker import BaseWorker, Worker
 
 __all__ = [
     "BASELINE_CONFIG",
     "INVALID_SCORE",
+    "BaseTracker",
     "BaseWorker",
+    "DefaultTrackerConfig",
+    "DisabledTrackerConfig",
+    "LoguruTrackerConfig",
+    "MLflowTrackerConfig",
     "MultiScore",
     "MultiScoreComparison",
     "ParamArg",
@@ -31,6 +45,8 @@ __all__ = [
     "Score",
     "SearchConfiguration",
     "SingleScore",
+    "TrackerConfig",
+    "TrackerTypes",
     "Worker",
     "WorkerTypes",
 ]
