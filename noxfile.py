@@ -59,3 +59,10 @@ def bench_import(session: nox.Session) -> None:
     """Import time and memory of compileiq against bare Python."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/import_cost/run.py", *session.posargs)
+
+
+@nox.session
+def bench_journal(session: nox.Session) -> None:
+    """Journal cost per evaluation vs none, 100k-evaluation run memory, SearchResult build time."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/journal/run.py", *session.posargs)

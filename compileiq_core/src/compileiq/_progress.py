@@ -59,7 +59,7 @@ class ProgressBar:
         self.bar = tqdm(
             total=config.generations * config.pool_size, initial=self.evaluations, unit="eval",
             desc=self._desc(), dynamic_ncols=True, file=sys.stderr, leave=True, ascii=" ▒█",
-            bar_format="{desc} {n_fmt}/{total_fmt} evals |{bar}| [{elapsed} · eta {remaining}] {postfix}",
+            bar_format="{desc} {n_fmt}/{total_fmt} evals |{bar}| [{elapsed} · eta {remaining}]{postfix}",
         )
         self._postfix()
 

@@ -49,7 +49,7 @@ __all__ = [
 
 FILENAME = "journal.sqlite"
 FORMAT = "compileiq-journal-v1"
-KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm"})
+KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm", "report.html", "report_files"})
 """What stays in a run folder after a search (scratch files are removed)."""
 
 _SCHEMA = """
