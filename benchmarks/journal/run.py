@@ -94,20 +94,32 @@ def record_score_cost(base: Path, n: int, sync: str) -> float:
         os.environ.pop("COMPILEIQ_JOURNAL_SYNC", None)
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def big_run(base: Path, evaluations: int) -> dict[str, Any]:
     """A 100k-evaluation search in a child process: its peak RSS and wall time."""
+    here, generations = str(Path(__file__).parent), evaluations // 100
     code = (
-        "import resource, sys, time, json\n"
-        "sys.path.insert(0, %r)\n"
+        "import sys, time, json\n"
+        f"sys.path.insert(0, {here!r})\n"
         "import run\n"
         "from pathlib import Path\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "search = run._search(Path(%r), %d, 100)\n"
-        "t = time.perf_counter(); result = search.start(); wall = time.perf_counter() - t\n"
-        "print(json.dumps({'folder': str(search.cache_folder), 'rows': len(result), 'wall_s': wall,\n"
-        "  'rss_after_imports_mib': before / 1024,\n"
-        "  'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
-    ) % (str(Path(__file__).parent), str(base), evaluations // 100)
+        "before = run.peak_rss_mib()\n"
+        "import pandas\n"
+        "with_pandas = run.peak_rss_mib()\n"
+        f"search = run._search(Path({str(base)!r}), {generations}, 100)\n"
+        "t = time.perf_counter(); c = time.process_time(); result = search.start()\n"
+        "wall, cpu = time.perf_counter() - t, time.process_time() - c\n"
+        "print(json.dumps({'folder': str(search.cache_folder), 'rows': len(result), 'wall_s': wall, 'cpu_s': cpu,\n"
+        "  'peak_rss_after_imports_mib': before, 'peak_rss_after_pandas_mib': with_pandas,\n"
+        "  'peak_rss_mib': run.peak_rss_mib()}))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -274,7 +274,7 @@ class Search:
 
     def _check_objective_kind(self) -> None:
         is_async = inspect.iscoroutinefunction(self.objective_function) or inspect.iscoroutinefunction(
-            getattr(self.objective_function, "__call__", None)
+            getattr(self.objective_function, "__call__", None)  # noqa: B004 - the method itself is inspected
         )
         wants_async = getattr(self.worker, "requires_async_objective", False)
         name = self.worker_name

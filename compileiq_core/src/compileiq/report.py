@@ -291,7 +291,8 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
          if info.started else "-"),
         ("evaluations", info.evaluations), ("failures", info.failures),
         ("problem", f"{meta.get('config', {}).get('problem_type', 'min')}imize, {data.num} objective(s)"),
-        ("engine", f"{engine.get('name')} (seed {engine.get('seed')}, options {json.dumps(engine.get('options', {}))})"),
+        ("engine", f"{engine.get('name')} (seed {engine.get('seed')}, "
+                   f"options {json.dumps(engine.get('options', {}))})"),
         ("worker", meta.get("worker")), ("generations × pool", f"{meta.get('config', {}).get('generations')} × "
                                           f"{meta.get('config', {}).get('pool_size')}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())),

@@ -27,11 +27,12 @@ from compileiq.score import (
 )
 
 if TYPE_CHECKING:
-    from compileiq_async import AsyncWorker
-    from compileiq_isolated import IsoMultiProcessWorker
-    from compileiq_multiprocess import MultiProcessWorker
-    from compileiq_ray import RayWorker
-    from compileiq_sequential import SequentialWorker
+    from compileiq_async import AsyncWorker  # noqa: F401 - for type checkers
+    from compileiq_isolated import IsoMultiProcessWorker  # noqa: F401 - for type checkers
+    from compileiq_ray import RayWorker  # noqa: F401 - for type checkers
+
+    from compileiq_multiprocess import MultiProcessWorker  # noqa: F401 - for type checkers
+    from compileiq_sequential import SequentialWorker  # noqa: F401 - for type checkers
 
 __all__ = ["BASELINE_CONFIG", "INVALID_SCORE", "PLUGIN_API", "BaseWorker", "Score", "Worker"]
 

@@ -62,7 +62,6 @@ def test_one_parent_run_and_one_nested_run_per_evaluation(tmp_path: Path) -> Non
 
 def test_tracker_type_comes_from_the_plugin() -> None:
     from compileiq.tracker import MLflowTracker, tracker_class
-
     from compileiq_mlflow import MLflowTracker as Plugin
 
     assert MLflowTracker is Plugin and tracker_class("mlflow") is Plugin

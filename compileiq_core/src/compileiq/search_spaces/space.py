@@ -89,7 +89,9 @@ def _config_from_json(key: str, data: dict[str, Any]) -> ParamConfig:
     prob = None if knockout is None else 1.0 - float(knockout)
     kind = data.get("type")
     if kind == "range":
-        return ss.range(data["low"], data["high"], data.get("step", 1), prob, data.get("seed-low"), data.get("seed-high"))
+        return ss.range(
+            data["low"], data["high"], data.get("step", 1), prob, data.get("seed-low"), data.get("seed-high")
+        )
     if kind == "enum":
         return ss.choice(data["vals"], prob)
     if kind == "literal":

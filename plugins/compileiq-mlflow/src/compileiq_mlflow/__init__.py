@@ -76,7 +76,8 @@ class MLflowTracker(BaseTracker):
         run = self.client.create_run(self.experiment_id, run_name=self.tracker_config.run_name, tags=tags)
         self.parent_id = run.info.run_id
         if self.tracker_config.log_config and self.search is not None:
-            params = {f"search.{k}": json.dumps(v, default=str) for k, v in self.search.search_config.model_dump().items()}
+            fields = self.search.search_config.model_dump()
+            params = {f"search.{k}": json.dumps(v, default=str) for k, v in fields.items()}
             params.update({k: str(v) for k, v in run_info.items() if k in ("worker", "engine", "seed", "num_workers",
                                                                             "task_timeout")})
             self.client.log_batch(self.parent_id, params=[Param(k, v[:_MAX_PARAM]) for k, v in params.items()])
