@@ -219,3 +219,76 @@ def test_second_start_gets_a_new_run_folder(make_search: Any) -> None:
     search.start()
     assert search.cache_folder != first
     assert len(list_runs(search.cache_base)) == 2
+
+
+def _interrupted(make_search: Any, after: int, **kwargs: Any) -> tuple[Search, list[Any], Any]:
+    calls: list[Any] = []
+    armed = [True]
+    base = kwargs.pop("objective_function", objective)
+
+    def stops(config: Any) -> Any:
+        calls.append(config)
+        if armed[0] and len(calls) == after:
+            raise KeyboardInterrupt
+        return base(config)
+
+    search = make_search(objective_function=stops, **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        search.start()
+    armed[0] = False
+    return search, calls, stops
+
+
+def test_resume_with_normalization_keeps_the_journaled_baseline(make_search: Any) -> None:
+    from compileiq import SearchConfiguration
+
+    config = SearchConfiguration(generations=3, pool_size=6, normalize=True)
+
+    def positive(c: Any) -> Any:
+        return 50.0 if c == {} else objective(c) if objective(c) == "*" else objective(c) + 1
+
+    search, calls, stops = _interrupted(make_search, 8, search_config=config, objective_function=positive)
+    calls.clear()
+    resumed = Search.resume(search.cache_folder, objective_function=stops).start()
+    assert {} not in calls  # the baseline is not measured again
+    reference = make_search(search_config=config, objective_function=positive).start()
+    df, ref = resumed.df_results, reference.df_results
+    assert list(df["params"]) == list(ref["params"])
+    assert list(df["norm_score_1"]) == list(ref["norm_score_1"])
+    assert df["is_baseline"].sum() == 1
+
+
+def test_resume_with_another_worker(make_search: Any) -> None:
+    search, calls, stops = _interrupted(make_search, 10)
+    resumed = Search.resume(search.cache_folder, objective_function=objective, worker_type="multiprocess")
+    result = resumed.start(num_workers=2)
+    reference = make_search().start()
+    assert sorted(map(str, result.df_results["params"])) == sorted(map(str, reference.df_results["params"]))
+    assert set(result.df_results["worker"]) == {"sequential", "multiprocess"}
+
+
+def test_resume_of_a_custom_worker_run_asks_for_the_worker(make_search: Any) -> None:
+    from compileiq_sequential import SequentialWorker
+
+    class Mine(SequentialWorker):
+        name = ""
+
+    search = make_search(worker_type=Mine)
+    search.start()
+    with pytest.raises(TypeError, match="pass Search.resume"):
+        Search.resume(search.cache_folder, objective_function=objective)
+    result = Search.resume(search.cache_folder, objective_function=objective, worker_type=Mine).start()
+    assert len(result) > 0
+
+
+def test_resume_can_go_on_after_an_exit_on_failure_abort(make_search: Any) -> None:
+    from compileiq.ciq import SearchAbortedError
+
+    search = make_search(objective_function=lambda c: "*", exit_on_failure=True)
+    with pytest.raises(SearchAbortedError):
+        search.start()
+    assert Journal.open(search.cache_folder).info().status == "aborted"
+    with pytest.raises(SearchAbortedError):
+        Search.resume(search.cache_folder, objective_function=lambda c: "*").start()
+    go_on = Search.resume(search.cache_folder, objective_function=objective, exit_on_failure=False).start()
+    assert (go_on.df_results["score_1"] != "*").sum() == 18

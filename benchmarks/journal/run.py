@@ -43,35 +43,53 @@ def _search(base: Path, generations: int, pool_size: int) -> Search:
 
 
 class _NoJournal:
-    """Context manager that turns journal writes into no-ops (the 'no journal' side)."""
+    """Context manager for the 'no journal' side: scores are kept in memory as the driver did
+    before the journal (`score_row` dicts, `SearchResult.from_rows` at the end)."""
 
     def __enter__(self) -> None:
-        self.saved = Journal.record_ask, Journal.record_score
+        from compileiq.results import SearchResult, score_row
+
+        rows: list[dict[str, Any]] = []
+        self.saved = Journal.record_ask, Journal.record_score, Journal.result
+
+        def record_score(journal: Journal, score: Score, generation: int, ask_seq: Any, worker: Any) -> None:
+            rows.append(score_row(score, generation, False, None, worker))
+
+        def result(journal: Journal) -> Any:
+            return SearchResult.from_rows(rows, "min", 1, False)
+
         Journal.record_ask = lambda self, *a, **k: 0  # type: ignore[method-assign]
-        Journal.record_score = lambda self, *a, **k: None  # type: ignore[method-assign]
+        Journal.record_score = record_score  # type: ignore[method-assign]
+        Journal.result = result  # type: ignore[method-assign]
 
     def __exit__(self, *exc: object) -> None:
-        Journal.record_ask, Journal.record_score = self.saved  # type: ignore[method-assign]
+        Journal.record_ask, Journal.record_score, Journal.result = self.saved  # type: ignore[method-assign]
 
 
 def per_evaluation_cost(base: Path, evaluations: int, repeats: int) -> dict[str, float]:
-    """Whole searches, alternating journal on/off in this process; ms per evaluation of each."""
+    """Whole searches, alternating journal on/off in this process; ms per evaluation of each
+    (median of `repeats`, wall clock and process CPU time)."""
     pool = 100
     generations = evaluations // pool
-    timings: dict[str, list[float]] = {"journal": [], "none": []}
+    timings: dict[str, list[tuple[float, float]]] = {"journal": [], "none": []}
     for _ in range(repeats):
         for mode in ("none", "journal"):
             search = _search(base, generations, pool)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             if mode == "none":
                 with _NoJournal():
                     search.start()
             else:
                 search.start()
-            timings[mode].append((time.perf_counter() - start) * 1000 / (generations * pool))
-    on, off = statistics.median(timings["journal"]), statistics.median(timings["none"])
-    return {"search_ms_per_eval_with_journal": on, "search_ms_per_eval_without_journal": off,
-            "journal_ms_per_eval": on - off}
+            n = generations * pool
+            timings[mode].append(((time.perf_counter() - start) * 1000 / n, (time.process_time() - cpu) * 1000 / n))
+    out: dict[str, float] = {}
+    for kind, index in (("wall", 0), ("cpu", 1)):
+        on = statistics.median(t[index] for t in timings["journal"])
+        off = statistics.median(t[index] for t in timings["none"])
+        out.update({f"search_ms_per_eval_with_journal_{kind}": on, f"search_ms_per_eval_without_journal_{kind}": off,
+                    f"journal_ms_per_eval_{kind}": on - off})
+    return out
 
 
 def record_score_cost(base: Path, n: int, sync: str) -> float:
@@ -125,16 +143,21 @@ def big_run(base: Path, evaluations: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def result_build(folder: str, repeats: int = 3) -> dict[str, float]:
-    """Seconds to open the journal and build its SearchResult (best of `repeats`)."""
-    times = []
+def result_build(folder: str, repeats: int = 5) -> dict[str, float]:
+    """Seconds to build the SearchResult of a journal (best of `repeats`, wall and CPU; pandas
+    already imported), and to open it with its integrity check."""
+    start = time.perf_counter()
+    journal = Journal.open(folder)
+    opened = time.perf_counter() - start
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        journal = Journal.open(folder)
+        start, cpu = time.perf_counter(), time.process_time()
         result = journal.result()
-        times.append(time.perf_counter() - start)
-        journal.close()
-    return {"result_rows": len(result), "result_build_s": min(times),
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    journal.close()
+    return {"result_rows": len(result), "result_build_s_wall": min(walls), "result_build_s_cpu": min(cpus),
+            "journal_open_with_quick_check_s": opened,
             "journal_mib": (Path(folder) / "journal.sqlite").stat().st_size / 2**20}
 
 
@@ -146,7 +169,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    figures: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count()}
+    figures: dict[str, Any] = {"python": sys.version.split()[0], "cpus": os.cpu_count(),
+                               "load_average_1min_at_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         figures.update(per_evaluation_cost(base, args.cost_evaluations, args.repeats))

@@ -192,6 +192,9 @@ class Search:
         self.exit_on_failure = bool(exit_on_failure)
         self.engine = EngineConfig.coerce(engine, DEFAULT_ENGINE)
         self._engine_cls = resolve_engine(self.engine.name)
+        seed = self.engine.options.get("seed")
+        self.seed: int = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+        """The engine's seed: from `EngineConfig(options={"seed": ...})`, else drawn once here (journaled)."""
         self.current_generation = 0
         base = Path(cache_folder) if cache_folder is not None else Path.home() / ".cache" / "compileiq"
         self.cache_base = base
@@ -221,13 +224,16 @@ class Search:
         dump_results: str | Path | None = None,
         disable_progress_bar: bool = False,
         debug: bool = False,
+        exit_on_failure: bool | None = None,
     ) -> Search:
         """A Search that continues the run journaled in `run_folder`; call `start()` on it.
 
         The journal is replayed into a fresh engine with the run's seed (the same candidates,
         checked one by one), only the candidates asked but never scored are evaluated, and the
         search goes on exactly as the uninterrupted run would have. `search_space` (optional) is
-        checked against the journal's; `worker_type` defaults to the run's worker name.
+        checked against the journal's; `worker_type` defaults to the run's worker name;
+        `exit_on_failure` defaults to the run's (pass False to go on after a run aborted because
+        its whole first batch failed).
         """
         from compileiq.journal import Journal, JournalError, JournalMismatchError
 
@@ -269,7 +275,8 @@ class Search:
                 objective_function=objective_function, search_space=space, search_config=config,
                 worker_type=worker_type, tracker_config=tracker_config, debug=debug, cache_folder=folder.parent,
                 dump_results=dump_results, disable_progress_bar=disable_progress_bar,
-                exit_on_failure=bool(meta.get("exit_on_failure", True)), engine=engine, _run_folder=folder,
+                exit_on_failure=bool(meta.get("exit_on_failure", True)) if exit_on_failure is None
+                else exit_on_failure, engine=engine, _run_folder=folder,
             )
 
     def _check_objective_kind(self) -> None:
@@ -308,9 +315,7 @@ class Search:
         self._cleanup()
 
     def _new_engine(self, seed: int | None = None) -> Any:
-        options = dict(self.engine.options)
-        if seed is not None:
-            options["seed"] = seed
+        options = {**self.engine.options, "seed": self.seed if seed is None else seed}
         return self._engine_cls(
             self.space,
             num_objectives=self.search_config.num_objectives,
@@ -394,8 +399,7 @@ class Search:
                     "space the run started with."
                 )
             return journal, int(meta["engine"]["seed"])
-        seed = self.engine.options.get("seed")
-        seed = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+        seed = self.seed
         worker_cls = type(self.worker)
         named = bool(getattr(worker_cls, "name", "")) and worker_cls.__module__.split(".")[0] != "__main__"
         meta = {

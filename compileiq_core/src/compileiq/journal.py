@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,8 +91,8 @@ class JournalMismatchError(JournalError, ValueError):
     """A journal does not belong to this search (another space, engine or replay)."""
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+"""Compact JSON (one encoder for every call: `json.dumps` with options builds one per call)."""
 
 
 def _score_json(value: Any) -> str | None:
@@ -172,6 +173,7 @@ class Journal:
         self.path = path
         self.session: int | None = None
         self._meta_cache: dict[str, Any] | None = None
+        self._lock = threading.Lock()  # workers may report scores from their own threads
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -259,7 +261,8 @@ class Journal:
 
     def _write(self, sql: str, args: Sequence[Any] = (), doing: str = "write to") -> int:
         try:
-            cursor = self._conn.execute(sql, args)
+            with self._lock:
+                cursor = self._conn.execute(sql, args)
         except sqlite3.Error as exc:
             raise _io_error(exc, self.path, doing) from None
         return cursor.lastrowid or 0
@@ -269,15 +272,18 @@ class Journal:
     def set_meta(self, values: dict[str, Any]) -> None:
         """Store (or replace) metadata keys, JSON-encoded, in one transaction."""
         try:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                [(k, _dumps(v)) for k, v in values.items()],
-            )
-            self._conn.execute("COMMIT")
+            with self._lock:
+                try:
+                    self._conn.execute("BEGIN")
+                    self._conn.executemany(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        [(k, _dumps(v)) for k, v in values.items()],
+                    )
+                    self._conn.execute("COMMIT")
+                finally:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
             raise _io_error(exc, self.path, "write to") from None
         self._meta_cache = None
 
@@ -362,17 +368,26 @@ class Journal:
         return value[0] if isinstance(value, list) else value
 
     def result(self) -> SearchResult:
-        """Every score as a `SearchResult` (the contract's columns plus wall_time, worker, failure_reason)."""
+        """Every score as a `SearchResult` (the contract's columns plus wall_time, worker, failure_reason).
+
+        Rows are fetched raw and decoded column by column (one JSON parse per column); failure
+        reasons are unpacked by SQLite, for the failed rows only.
+        """
         from compileiq.results import SearchResult
 
         meta = self.meta()
         config = meta.get("config", {})
-        sql = ("SELECT metadata, generation, score, params, norm_score, param_id, is_baseline, wall_time, worker "
-               "FROM scores ORDER BY seq")
-        rows = self._conn.execute(sql).fetchall()
+        sql = ("SELECT metadata, generation, score, params, norm_score, param_id, is_baseline, wall_time - ?, "
+               "worker, failed FROM scores ORDER BY seq")
+        rows = self._conn.execute(sql, (float(meta.get("created", 0.0)),)).fetchall()
+        reasons = self._conn.execute(
+            "SELECT CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.failure') END, "
+            "CASE WHEN json_valid(metadata) THEN json_extract(metadata, '$.error') END "
+            "FROM scores WHERE failed ORDER BY seq"
+        ).fetchall()
         return SearchResult.from_journal_rows(
-            rows, config.get("problem_type", "min"), int(config.get("num_objectives", 1)),
-            bool(config.get("normalize", False)), started=float(meta.get("created", 0.0)),
+            rows, reasons, config.get("problem_type", "min"), int(config.get("num_objectives", 1)),
+            bool(config.get("normalize", False)),
         )
 
     def info(self) -> RunInfo:

@@ -118,33 +118,34 @@ class SearchResult:
 
     @classmethod
     def from_journal_rows(
-        cls, rows: list[tuple], problem_type: ProblemType | str, num_scores: int, normalize: bool, started: float
+        cls, rows: list[tuple], reasons: list[tuple], problem_type: ProblemType | str, num_scores: int,
+        normalize: bool,
     ) -> SearchResult:
-        """Build a result from journal rows `(metadata, generation, score, params, norm_score, param_id,
-        is_baseline, wall_time, worker)`, score/params/norm_score JSON-encoded (column-wise: fast)."""
+        """Build a result from `Journal.result()`'s rows: `(metadata, generation, score, params, norm_score,
+        param_id, is_baseline, wall_time, worker, failed)` (score, params, norm_score JSON) and the
+        `(failure, error)` metadata of the failed rows, in order (column-wise decoding: fast)."""
         columns = _columns(num_scores, normalize)
         if not rows:
             return cls.from_rows([], problem_type, num_scores, normalize)
-        metadata, generation, score, params, norm, pids, base, wall, worker = (list(c) for c in zip(*rows))
+        metadata, generation, score, params, norm, pids, base, wall, worker, failed = zip(*rows)
+        rows.clear()  # the columns hold everything now: halve the peak memory of a big result
         data: dict[str, Any] = {"metadata": metadata, "generation": generation}
-        failed = [False] * len(rows)
         for name, cells in (("score", score), ("norm_score", norm if normalize else None)):
             if cells is None:
                 continue
             decoded = _loads_column(cells)
-            for i in range(num_scores):
-                if num_scores == 1:
-                    column = [INVALID_SCORE if v is None else v for v in decoded]
-                else:
-                    column = [INVALID_SCORE if v is None else v[i] for v in decoded]
-                failed = [f or v == INVALID_SCORE for f, v in zip(failed, column)]
-                data[f"{name}_{i + 1}"] = column
+            if num_scores == 1:
+                data[f"{name}_1"] = [INVALID_SCORE if v is None else v for v in decoded]
+            else:
+                for i in range(num_scores):
+                    data[f"{name}_{i + 1}"] = [INVALID_SCORE if v is None else v[i] for v in decoded]
         data["params"] = _loads_column(params)
         data["param_id"] = pids
         data["is_baseline"] = [bool(b) for b in base]
-        data["wall_time"] = [w - started for w in wall]
+        data["wall_time"] = wall
         data["worker"] = worker
-        data["failure_reason"] = [failure_reason(f, m) if f else None for f, m in zip(failed, metadata)]
+        why = iter(f"{k}: {e}" if k and e else str(k or e or "INVALID_SCORE returned") for k, e in reasons)
+        data["failure_reason"] = [next(why, "INVALID_SCORE returned") if f else None for f in failed]
         df = pd.DataFrame(data, columns=columns)
         df["params"] = df["params"].astype(object)
         return cls(df, problem_type, num_scores)
