@@ -292,3 +292,30 @@ def test_resume_can_go_on_after_an_exit_on_failure_abort(make_search: Any) -> No
         Search.resume(search.cache_folder, objective_function=lambda c: "*").start()
     go_on = Search.resume(search.cache_folder, objective_function=objective, exit_on_failure=False).start()
     assert (go_on.df_results["score_1"] != "*").sum() == 18
+
+
+def test_an_engine_that_proposes_other_candidates_on_replay_is_refused(make_search: Any) -> None:
+    search, calls, stops = _interrupted(make_search, 10)
+    conn = sqlite3.connect(search.cache_folder / FILENAME)
+    genomes = json.loads(conn.execute("SELECT genomes FROM asks WHERE seq = 1").fetchone()[0])
+    genomes[0][0] = (genomes[0][0] + 1) % 60
+    conn.execute("UPDATE asks SET genomes = ? WHERE seq = 1", (json.dumps(genomes),))
+    conn.commit()
+    conn.close()
+    calls.clear()
+    with pytest.raises(JournalMismatchError, match="proposed other candidates than the journal holds for ask #1"):
+        Search.resume(search.cache_folder, objective_function=stops).start()
+    assert calls == []
+
+
+def test_runs_listing_reports_a_live_run_as_running(make_search: Any) -> None:
+    seen: list[str] = []
+
+    def peek(config: Any) -> Any:
+        if not seen:
+            seen.append(list_runs(search.cache_base)[0].status)
+        return objective(config)
+
+    search = make_search(objective_function=peek)
+    search.start()
+    assert seen == ["running"]
