@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runs_support import make_search
 
 import compileiq.search_spaces.base as ss
 from compileiq import EngineConfig, Search, SearchConfiguration
@@ -18,9 +19,9 @@ from compileiq.journal import Journal
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def test_runs_lists_id_start_status_evaluations_best(make_search: Any, tmp_path: Path,
+def test_runs_lists_id_start_status_evaluations_best(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    search = make_search()
+    search = make_search(tmp_path)
     result = search.start()
     assert main(["runs", "--folder", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
@@ -31,8 +32,8 @@ def test_runs_lists_id_start_status_evaluations_best(make_search: Any, tmp_path:
     assert row["best"] == result.get_best_result()["score_1"]
 
 
-def test_runs_marks_a_damaged_journal(make_search: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    search = make_search()
+def test_runs_marks_a_damaged_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    search = make_search(tmp_path)
     search.start()
     (search.cache_folder / "journal.sqlite").write_bytes(b"garbage" * 500)
     assert main(["runs", "--folder", str(tmp_path / "runs")]) == 0
@@ -68,9 +69,9 @@ def test_report_writes_html_with_embedded_pngs(tmp_path: Path, objectives: int,
     assert ("Pareto front" in page) == (objectives > 1)
 
 
-def test_report_without_matplotlib_says_what_to_install(make_search: Any, monkeypatch: pytest.MonkeyPatch,
+def test_report_without_matplotlib_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    search = make_search()
+    search = make_search(tmp_path)
     search.start()
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert main(["report", str(search.cache_folder)]) == 2

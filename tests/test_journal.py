@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SPACE, objective
+from runs_support import SPACE, make_search, objective
 
 import compileiq.search_spaces.base as ss
 from compileiq import Search
@@ -26,8 +26,8 @@ from compileiq.journal import (
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def test_run_folder_and_journal_are_kept_with_everything_a_resume_needs(make_search: Any) -> None:
-    search = make_search()
+def test_run_folder_and_journal_are_kept_with_everything_a_resume_needs(tmp_path: Path) -> None:
+    search = make_search(tmp_path)
     (search.cache_folder / "scratch.bin").write_bytes(b"x")
     result = search.start()
     assert sorted(p.name for p in search.cache_folder.iterdir()) == [FILENAME]
@@ -44,8 +44,8 @@ def test_run_folder_and_journal_are_kept_with_everything_a_resume_needs(make_sea
     journal.close()
 
 
-def test_search_result_columns_from_the_journal(make_search: Any) -> None:
-    result = make_search().start()
+def test_search_result_columns_from_the_journal(tmp_path: Path) -> None:
+    result = make_search(tmp_path).start()
     df = result.df_results
     assert list(df.columns) == ["metadata", "generation", "score_1", "params", "param_id", "is_baseline",
                                 "wall_time", "worker", "failure_reason"]
@@ -59,7 +59,7 @@ def test_search_result_columns_from_the_journal(make_search: Any) -> None:
     assert best["score_1"] == min(v for v in df["score_1"] if v != "*")
 
 
-def test_failure_reason_names_the_exception(make_search: Any) -> None:
+def test_failure_reason_names_the_exception(tmp_path: Path) -> None:
     def broken(config: dict) -> float:
         if config["x"] > 30:
             raise ValueError(f"bad x {config['x']}")
@@ -67,12 +67,12 @@ def test_failure_reason_names_the_exception(make_search: Any) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        df = make_search(objective_function=broken).start().df_results
+        df = make_search(tmp_path, objective_function=broken).start().df_results
     reasons = df["failure_reason"].dropna()
     assert len(reasons) and all(r.startswith("exception: ValueError: bad x") for r in reasons)
 
 
-def test_dump_results_written_after_every_batch(make_search: Any, tmp_path: Path) -> None:
+def test_dump_results_written_after_every_batch(tmp_path: Path) -> None:
     dump = tmp_path / "out.csv"
     seen: list[int] = []
     from compileiq import hookimpl, register_plugin
@@ -86,14 +86,14 @@ def test_dump_results_written_after_every_batch(make_search: Any, tmp_path: Path
     watch = Watch()
     register_plugin(watch)
     try:
-        result = make_search(dump_results=dump).start()
+        result = make_search(tmp_path, dump_results=dump).start()
     finally:
         unregister_plugin(watch)
     assert seen == sorted(seen) and seen[-1] == len(result)
 
 
-def test_resume_of_a_finished_run_evaluates_nothing(make_search: Any) -> None:
-    search = make_search()
+def test_resume_of_a_finished_run_evaluates_nothing(tmp_path: Path) -> None:
+    search = make_search(tmp_path)
     first = search.start()
     calls: list[Any] = []
 
@@ -106,7 +106,7 @@ def test_resume_of_a_finished_run_evaluates_nothing(make_search: Any) -> None:
     assert list(again.df_results["param_id"]) == list(first.df_results["param_id"])
 
 
-def test_resume_after_an_interruption_evaluates_only_the_pending(make_search: Any) -> None:
+def test_resume_after_an_interruption_evaluates_only_the_pending(tmp_path: Path) -> None:
     calls: list[Any] = []
     armed = [True]
 
@@ -116,7 +116,7 @@ def test_resume_after_an_interruption_evaluates_only_the_pending(make_search: An
             raise KeyboardInterrupt
         return objective(config)
 
-    search = make_search(objective_function=stops)
+    search = make_search(tmp_path, objective_function=stops)
     with pytest.raises(KeyboardInterrupt):
         search.start()
     assert Journal.open(search.cache_folder).info().status == "interrupted"
@@ -124,21 +124,21 @@ def test_resume_after_an_interruption_evaluates_only_the_pending(make_search: An
     calls.clear()
     armed[0] = False
     resumed = Search.resume(search.cache_folder, objective_function=stops).start()
-    reference = make_search().start()
+    reference = make_search(tmp_path).start()
     assert len(calls) + done == len(reference)
     assert [p for p in resumed.df_results["params"]] == [p for p in reference.df_results["params"]]
     runs = list_runs(search.cache_base)
     assert {r.status for r in runs} == {"finished"}
 
 
-def test_unwritable_runs_folder_is_refused_before_anything(tmp_path: Path, make_search: Any) -> None:
+def test_unwritable_runs_folder_is_refused_before_anything(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(RunFolderError, match="cache_folder"):
-        make_search(cache_folder=blocker)
+        make_search(tmp_path, cache_folder=blocker)
 
 
-def test_a_full_disk_is_reported_before_any_evaluation(make_search: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_is_reported_before_any_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     connect = Journal._connect
 
     def tiny(path: Path) -> sqlite3.Connection:
@@ -148,13 +148,13 @@ def test_a_full_disk_is_reported_before_any_evaluation(make_search: Any, monkeyp
 
     monkeypatch.setattr(Journal, "_connect", staticmethod(tiny))
     calls: list[Any] = []
-    search = make_search(objective_function=lambda c: calls.append(c) or 1.0)
+    search = make_search(tmp_path, objective_function=lambda c: calls.append(c) or 1.0)
     with pytest.raises(JournalError, match="disk is full"):
         search.start()
     assert calls == []
 
 
-def test_a_disk_filling_up_mid_run_stops_with_a_clear_error(make_search: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_disk_filling_up_mid_run_stops_with_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     record = Journal.record_score
     count = [0]
 
@@ -165,14 +165,14 @@ def test_a_disk_filling_up_mid_run_stops_with_a_clear_error(make_search: Any, mo
         record(self, *args, **kwargs)
 
     monkeypatch.setattr(Journal, "record_score", fill)
-    search = make_search()
+    search = make_search(tmp_path)
     with pytest.raises(JournalError, match="disk is full"):
         search.start()
     assert Journal.open(search.cache_folder).counts()[0] == 3
 
 
-def test_a_journal_from_another_search_space_is_refused(make_search: Any) -> None:
-    search = make_search()
+def test_a_journal_from_another_search_space_is_refused(tmp_path: Path) -> None:
+    search = make_search(tmp_path)
     search.start()
     other = {**SPACE, "z": ss.choice([1, 2])}
     calls: list[Any] = []
@@ -182,8 +182,8 @@ def test_a_journal_from_another_search_space_is_refused(make_search: Any) -> Non
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
-def test_a_corrupted_journal_is_refused(make_search: Any, damage: str) -> None:
-    search = make_search()
+def test_a_corrupted_journal_is_refused(tmp_path: Path, damage: str) -> None:
+    search = make_search(tmp_path)
     search.start()
     path = search.cache_folder / FILENAME
     if damage == "garbage":
@@ -200,8 +200,8 @@ def test_a_corrupted_journal_is_refused(make_search: Any, damage: str) -> None:
         Search.resume(search.cache_folder, objective_function=objective)
 
 
-def test_meta_is_plain_json(make_search: Any) -> None:
-    search = make_search()
+def test_meta_is_plain_json(tmp_path: Path) -> None:
+    search = make_search(tmp_path)
     search.start()
     conn = sqlite3.connect(search.cache_folder / FILENAME)
     for _, value in conn.execute("SELECT key, value FROM meta"):
@@ -212,8 +212,8 @@ def test_meta_is_plain_json(make_search: Any) -> None:
     conn.close()
 
 
-def test_second_start_gets_a_new_run_folder(make_search: Any) -> None:
-    search = make_search()
+def test_second_start_gets_a_new_run_folder(tmp_path: Path) -> None:
+    search = make_search(tmp_path)
     search.start()
     first = search.cache_folder
     search.start()
@@ -221,7 +221,7 @@ def test_second_start_gets_a_new_run_folder(make_search: Any) -> None:
     assert len(list_runs(search.cache_base)) == 2
 
 
-def _interrupted(make_search: Any, after: int, **kwargs: Any) -> tuple[Search, list[Any], Any]:
+def _interrupted(tmp_path: Path, after: int, **kwargs: Any) -> tuple[Search, list[Any], Any]:
     calls: list[Any] = []
     armed = [True]
     base = kwargs.pop("objective_function", objective)
@@ -232,14 +232,14 @@ def _interrupted(make_search: Any, after: int, **kwargs: Any) -> tuple[Search, l
             raise KeyboardInterrupt
         return base(config)
 
-    search = make_search(objective_function=stops, **kwargs)
+    search = make_search(tmp_path, objective_function=stops, **kwargs)
     with pytest.raises(KeyboardInterrupt):
         search.start()
     armed[0] = False
     return search, calls, stops
 
 
-def test_resume_with_normalization_keeps_the_journaled_baseline(make_search: Any) -> None:
+def test_resume_with_normalization_keeps_the_journaled_baseline(tmp_path: Path) -> None:
     from compileiq import SearchConfiguration
 
     config = SearchConfiguration(generations=3, pool_size=6, normalize=True)
@@ -247,33 +247,33 @@ def test_resume_with_normalization_keeps_the_journaled_baseline(make_search: Any
     def positive(c: Any) -> Any:
         return 50.0 if c == {} else objective(c) if objective(c) == "*" else objective(c) + 1
 
-    search, calls, stops = _interrupted(make_search, 8, search_config=config, objective_function=positive)
+    search, calls, stops = _interrupted(tmp_path, 8, search_config=config, objective_function=positive)
     calls.clear()
     resumed = Search.resume(search.cache_folder, objective_function=stops).start()
     assert {} not in calls  # the baseline is not measured again
-    reference = make_search(search_config=config, objective_function=positive).start()
+    reference = make_search(tmp_path, search_config=config, objective_function=positive).start()
     df, ref = resumed.df_results, reference.df_results
     assert list(df["params"]) == list(ref["params"])
     assert list(df["norm_score_1"]) == list(ref["norm_score_1"])
     assert df["is_baseline"].sum() == 1
 
 
-def test_resume_with_another_worker(make_search: Any) -> None:
-    search, calls, stops = _interrupted(make_search, 10)
+def test_resume_with_another_worker(tmp_path: Path) -> None:
+    search, calls, stops = _interrupted(tmp_path, 10)
     resumed = Search.resume(search.cache_folder, objective_function=objective, worker_type="multiprocess")
     result = resumed.start(num_workers=2)
-    reference = make_search().start()
+    reference = make_search(tmp_path).start()
     assert sorted(map(str, result.df_results["params"])) == sorted(map(str, reference.df_results["params"]))
     assert set(result.df_results["worker"]) == {"sequential", "multiprocess"}
 
 
-def test_resume_of_a_custom_worker_run_asks_for_the_worker(make_search: Any) -> None:
+def test_resume_of_a_custom_worker_run_asks_for_the_worker(tmp_path: Path) -> None:
     from compileiq_sequential import SequentialWorker
 
     class Mine(SequentialWorker):
         name = ""
 
-    search = make_search(worker_type=Mine)
+    search = make_search(tmp_path, worker_type=Mine)
     search.start()
     with pytest.raises(TypeError, match="pass Search.resume"):
         Search.resume(search.cache_folder, objective_function=objective)
@@ -281,10 +281,10 @@ def test_resume_of_a_custom_worker_run_asks_for_the_worker(make_search: Any) -> 
     assert len(result) > 0
 
 
-def test_resume_can_go_on_after_an_exit_on_failure_abort(make_search: Any) -> None:
+def test_resume_can_go_on_after_an_exit_on_failure_abort(tmp_path: Path) -> None:
     from compileiq.ciq import SearchAbortedError
 
-    search = make_search(objective_function=lambda c: "*", exit_on_failure=True)
+    search = make_search(tmp_path, objective_function=lambda c: "*", exit_on_failure=True)
     with pytest.raises(SearchAbortedError):
         search.start()
     assert Journal.open(search.cache_folder).info().status == "aborted"
@@ -294,8 +294,8 @@ def test_resume_can_go_on_after_an_exit_on_failure_abort(make_search: Any) -> No
     assert (go_on.df_results["score_1"] != "*").sum() == 18
 
 
-def test_an_engine_that_proposes_other_candidates_on_replay_is_refused(make_search: Any) -> None:
-    search, calls, stops = _interrupted(make_search, 10)
+def test_an_engine_that_proposes_other_candidates_on_replay_is_refused(tmp_path: Path) -> None:
+    search, calls, stops = _interrupted(tmp_path, 10)
     conn = sqlite3.connect(search.cache_folder / FILENAME)
     genomes = json.loads(conn.execute("SELECT genomes FROM asks WHERE seq = 1").fetchone()[0])
     genomes[0][0] = (genomes[0][0] + 1) % 60
@@ -308,7 +308,7 @@ def test_an_engine_that_proposes_other_candidates_on_replay_is_refused(make_sear
     assert calls == []
 
 
-def test_runs_listing_reports_a_live_run_as_running(make_search: Any) -> None:
+def test_runs_listing_reports_a_live_run_as_running(tmp_path: Path) -> None:
     seen: list[str] = []
 
     def peek(config: Any) -> Any:
@@ -316,6 +316,6 @@ def test_runs_listing_reports_a_live_run_as_running(make_search: Any) -> None:
             seen.append(list_runs(search.cache_base)[0].status)
         return objective(config)
 
-    search = make_search(objective_function=peek)
+    search = make_search(tmp_path, objective_function=peek)
     search.start()
     assert seen == ["running"]

@@ -87,6 +87,15 @@ def _journal(folder: Path) -> tuple[list[tuple[int, list]], list[tuple[str, tupl
     return asks, scores
 
 
+def _last_batch_half_scored(folder: Path) -> bool:
+    conn = sqlite3.connect(folder / "journal.sqlite")
+    row = conn.execute("SELECT seq, param_ids FROM asks ORDER BY seq DESC LIMIT 1").fetchone()
+    done = conn.execute("SELECT COUNT(*) FROM scores WHERE ask_seq = ? AND is_baseline = 0",
+                        (row[0],)).fetchone()[0] if row else 0
+    conn.close()
+    return row is not None and 0 < done < len(json.loads(row[1]))
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
     script = tmp_path / "driver.py"
@@ -100,7 +109,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
     total = len(ref_scores)
     assert total > 48  # failures forced refill batches
 
-    kills = 0
+    kills = mid_batch = 0
     for run in range(3):
         base = tmp_path / f"run{run}"
         base.mkdir()
@@ -116,6 +125,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
                 # every evaluation finished before the in-flight one is in the journal
                 _, scored = _journal(_run_folder(base))
                 assert set(started[:-1]) <= {p for _, p in scored}
+                mid_batch += _last_batch_half_scored(_run_folder(base))
             sessions.append((started, killed))
             args = [str(_run_folder(base)), "resume"]
             if not killed:
@@ -133,3 +143,4 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
         assert repeated <= in_flight, repeated - in_flight
         assert len(evaluated) - len(set(evaluated)) <= sum(killed for _, killed in sessions)
     assert kills >= 10
+    assert mid_batch >= 3  # kills that left a batch half scored

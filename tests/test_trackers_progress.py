@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runs_support import make_search
 
 from compileiq.tracker import BaseTracker, build_tracker, logging_exception
 from compileiq.types import DefaultTrackerConfig, LoguruTrackerConfig, TrackerConfig, TrackerTypes
@@ -44,10 +45,10 @@ class Recorder(BaseTracker):
         self.calls.append("post")
 
 
-def test_tracker_calls_come_in_upstream_order(make_search: Any) -> None:
+def test_tracker_calls_come_in_upstream_order(tmp_path: Path) -> None:
     tracker = Recorder(TrackerConfig(type="recorder"))
-    search = make_search(tracker_config=tracker)
-    other = make_search()  # another search's hooks must not reach this tracker
+    search = make_search(tmp_path, tracker_config=tracker)
+    other = make_search(tmp_path)  # another search's hooks must not reach this tracker
     other.start()
     result = search.start()
     calls = tracker.calls
@@ -63,20 +64,20 @@ def test_tracker_calls_come_in_upstream_order(make_search: Any) -> None:
         i = j + 1
 
 
-def test_a_failing_tracker_warns_and_the_search_goes_on(make_search: Any) -> None:
+def test_a_failing_tracker_warns_and_the_search_goes_on(tmp_path: Path) -> None:
     class Broken(Recorder):
         def post_objective(self, scores: str, **kwargs: Any) -> None:
             raise OSError("log server down")
 
     with pytest.warns(RuntimeWarning, match="log server down"):
-        result = make_search(tracker_config=Broken(TrackerConfig(type="broken"))).start()
+        result = make_search(tmp_path, tracker_config=Broken(TrackerConfig(type="broken"))).start()
     assert len(result) > 0
 
 
-def test_loguru_tracker_writes_the_upstream_messages(make_search: Any, tmp_path: Path) -> None:
+def test_loguru_tracker_writes_the_upstream_messages(tmp_path: Path) -> None:
     pytest.importorskip("loguru")
     log = tmp_path / "search.log"
-    result = make_search(tracker_config=LoguruTrackerConfig(sink=str(log), enqueue=False)).start()
+    result = make_search(tmp_path, tracker_config=LoguruTrackerConfig(sink=str(log), enqueue=False)).start()
     text = log.read_text()
     for message in ("Search started", "Resolved search space", "Generation 0 started", "Generation 2 ended",
                     "Executing objective function with", "Scored:", "Search ended"):
@@ -107,26 +108,26 @@ def test_logging_exception_swallows_with_a_warning() -> None:
         assert boom() is None
 
 
-def test_progress_bar_shows_generation_evaluations_failures_best(make_search: Any,
+def test_progress_bar_shows_generation_evaluations_failures_best(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("tqdm")
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setenv("COMPILEIQ_PROGRESS", "1")
-    result = make_search(disable_progress_bar=False).start()
+    result = make_search(tmp_path, disable_progress_bar=False).start()
     text = stream.getvalue()
     failures = int((result.df_results["score_1"] == "*").sum())
     assert "Generation 3/3" in text and f"{len(result)}/{len(result)} evals" in text
     assert f"failures={failures}" in text and "best=" in text and "eta" in text
 
 
-def test_progress_bar_quiet_when_disabled_or_not_a_terminal(make_search: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_bar_quiet_when_disabled_or_not_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.delenv("COMPILEIQ_PROGRESS", raising=False)
-    make_search(disable_progress_bar=False).start()  # StringIO is not a terminal
+    make_search(tmp_path, disable_progress_bar=False).start()  # StringIO is not a terminal
     monkeypatch.setenv("COMPILEIQ_PROGRESS", "1")
-    make_search(disable_progress_bar=True).start()
+    make_search(tmp_path, disable_progress_bar=True).start()
     assert stream.getvalue() == ""
 
 
