@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import warnings
 from pathlib import Path
@@ -319,3 +320,15 @@ def test_runs_listing_reports_a_live_run_as_running(tmp_path: Path) -> None:
     search = make_search(tmp_path, objective_function=peek)
     search.start()
     assert seen == ["running"]
+
+
+def test_a_run_still_running_elsewhere_is_not_resumed(tmp_path: Path) -> None:
+    search = make_search(tmp_path)
+    search.start()
+    conn = sqlite3.connect(search.cache_folder / FILENAME)
+    conn.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'status'")
+    conn.execute("UPDATE sessions SET status = 'running', pid = ?", (os.getpid(),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError, match="still running"):
+        Search.resume(search.cache_folder, objective_function=objective)

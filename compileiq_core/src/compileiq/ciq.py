@@ -241,8 +241,14 @@ class Search:
         journal = Journal.open(folder)
         try:
             meta = journal.meta()
+            info = journal.info()
         finally:
             journal.close()
+        if info.status == "running":
+            raise JournalError(
+                f"The run in {str(folder)!r} is still running (its process is alive); resuming it now would "
+                "evaluate its candidates twice. Wait for it to end, or stop it first."
+            )
         try:
             space = SearchSpace.from_json(meta["space"])
             config = SearchConfiguration(**meta["config"])
