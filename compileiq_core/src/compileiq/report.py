@@ -104,6 +104,9 @@ def _best_so_far(plt: Any, data: _Data, folder: Path) -> tuple[str, str]:
         if failed:
             ax.plot(failed, [0.0] * len(failed), "|", markersize=9, color=_FAIL, transform=ax.get_xaxis_transform(),
                     label="failed (ticks on the axis)")
+        if column.isna().all():
+            ax.text(0.5, 0.5, "no successful evaluation", transform=ax.transAxes, ha="center", color=_FAIL)
+            ax.set_yticks([])
         ax.set_ylabel(data.names[i])
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
