@@ -84,3 +84,10 @@ def build(session: nox.Session) -> None:
     for source in DISTRIBUTIONS:
         session.run("python", "-m", "build", "--outdir", str(out), source)
     session.run("twine", "check", "--strict", *map(str, sorted(out.glob("*"))))
+
+
+@nox.session
+def bench_journal(session: nox.Session) -> None:
+    """Journal cost per evaluation vs none, 100k-evaluation run memory, SearchResult build time."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/journal/run.py", *session.posargs)

@@ -20,7 +20,8 @@ def test_columns_in_contract_order() -> None:
     result = result_of([Score(score=1.0, norm_score=0.5, param_id="a", num_objectives=1, params={"x": 1})],
                        normalize=True)
     assert list(result.get_results().columns) == [
-        "metadata", "generation", "score_1", "params", "norm_score_1", "param_id", "is_baseline"
+        "metadata", "generation", "score_1", "params", "norm_score_1", "param_id", "is_baseline",
+        "wall_time", "worker", "failure_reason",
     ]
     assert result.score_columns == ["score_1"] and result.norm_score_columns == ["norm_score_1"]
 

@@ -146,12 +146,15 @@ def test_sample_does_not_consume_the_search(cache_dir: Path) -> None:
         search.sample(0)
 
 
-def test_start_twice_and_cache_folder_removed(cache_dir: Path) -> None:
+def test_start_twice_keeps_each_run_folder_with_its_journal(cache_dir: Path) -> None:
     search = make(cache_dir)
     assert search.cache_folder.parent == cache_dir and search.cache_folder.is_dir()
+    first = search.cache_folder
+    (first / "scratch.txt").write_text("scratch files are cleaned")
     assert len(search.start().get_results()) == 24
-    assert not search.cache_folder.exists()
+    assert sorted(p.name for p in first.iterdir() if not p.name.startswith("journal.sqlite-")) == ["journal.sqlite"]
     assert len(search.start().get_results()) == 24
+    assert search.cache_folder != first and (search.cache_folder / "journal.sqlite").is_file()
 
 
 def test_bad_search_arguments_are_named(cache_dir: Path) -> None:

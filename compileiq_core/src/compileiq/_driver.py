@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from compileiq.engines.base import Evaluation
 from compileiq.errors import SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
 from compileiq.evaluation import FailureWarnings
+from compileiq.journal import AskRecord, Journal, JournalError, JournalMismatchError
 from compileiq.plugins import get_plugin_manager
 from compileiq.score import Score
 from compileiq.search_spaces.space import Genome
@@ -32,6 +33,7 @@ class _Hooks:
         hook = get_plugin_manager().hook
         self._start = hook.compileiq_search_start
         self._evaluation = hook.compileiq_evaluation
+        self._generation_start = hook.compileiq_generation_start
         self._generation_end = hook.compileiq_generation_end
         self._end = hook.compileiq_search_end
         self.wants_evaluations = bool(self._evaluation.get_hookimpls())
@@ -42,6 +44,9 @@ class _Hooks:
     def evaluation(self, search: Search, score: Score, generation: int) -> None:
         self._evaluation(search=search, score=score, generation=generation)
 
+    def generation_start(self, search: Search, generation: int, params_pool: Sequence[Any]) -> None:
+        self._generation_start(search=search, generation=generation, params_pool=params_pool)
+
     def generation_end(self, search: Search, generation: int, scores: Sequence[Score]) -> None:
         self._generation_end(search=search, generation=generation, scores=scores)
 
@@ -49,46 +54,102 @@ class _Hooks:
         self._end(search=search, result=result, error=error)
 
 
+class _Replay:
+    """What a journal says happened, consumed batch by batch while the engine is rebuilt."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.batches = journal.asks()
+        self.scores: dict[str, Score] = {}
+        self.baseline: Score | None = None
+        self.evaluations = 0
+        self.failures = 0
+        for score in journal.scores():
+            if score.is_baseline:
+                self.baseline = self.baseline or score
+            elif str(score.param_id) not in self.scores:
+                self.scores[str(score.param_id)] = score
+                self.evaluations += 1
+                self.failures += int(score.failed)
+        self.position = 0
+
+    def next(self) -> AskRecord | None:
+        if self.position >= len(self.batches):
+            return None
+        batch = self.batches[self.position]
+        self.position += 1
+        return batch
+
+    @property
+    def active(self) -> bool:
+        return self.position < len(self.batches)
+
+
 class Driver:
-    """Runs one `start()` of a Search."""
+    """Runs one `start()` of a Search, journaling every ask and score; replays a journal to resume."""
 
     def __init__(self, search: Search, *, num_workers: int, task_timeout: float | None,
-                 worker_kwargs: dict[str, Any]) -> None:
+                 worker_kwargs: dict[str, Any], journal: Journal, resume: bool = False,
+                 seed: int | None = None) -> None:
         self.search = search
         self.config = search.search_config
         self.worker = search.worker
         self.num_workers = num_workers
         self.task_timeout = task_timeout
         self.worker_kwargs = worker_kwargs
-        self.rows: list[dict[str, Any]] = []
+        self.journal = journal
         self.sign = -1.0 if self.config.problem_type is ProblemType.MAX else 1.0
         self.failures = FailureWarnings()
         self.hooks = _Hooks()
-        self.engine = search._new_engine()
+        self.engine = search._new_engine(seed)
+        self.replay = _Replay(journal) if resume else None
+        self._result_cache: SearchResult | None = None
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> SearchResult:
         search = self.search
         error: BaseException | None = None
+        replay = self.replay
+        if replay is not None and replay.baseline is not None and self.config.normalize:
+            self.worker.baseline_score = replay.baseline
+        self.journal.begin_session()
         self.hooks.search_start(search, {
             "worker": search.worker_name, "engine": search.engine.name, "seed": self.engine.seed,
             "num_workers": self.num_workers, "task_timeout": self.task_timeout,
-            "worker_kwargs": dict(self.worker_kwargs),
+            "worker_kwargs": dict(self.worker_kwargs), "run_id": search.run_id,
+            "run_folder": str(search.cache_folder), "resumed": replay is not None,
+            "evaluations_done": replay.evaluations if replay else 0,
+            "failures_done": replay.failures if replay else 0,
+            "generations": self.config.generations, "pool_size": self.config.pool_size,
         })
-        self.worker.setup()
+        status = "finished"
         try:
-            for generation in range(self.config.generations):
-                if not self._generation(generation):
-                    break
+            self.worker.setup()
+            try:
+                for generation in range(self.config.generations):
+                    if not self._generation(generation):
+                        break
+                if replay is not None and replay.active:
+                    raise JournalMismatchError(
+                        f"The engine {search.engine.name!r} finished the search with "
+                        f"{len(replay.batches) - replay.position} journaled batch(es) never asked again; the "
+                        f"journal {str(self.journal.path)!r} does not match this engine or configuration."
+                    )
+            finally:
+                self.worker.close()
         except BaseException as exc:
             error = exc
+            status = "aborted" if type(exc).__name__ == "SearchAbortedError" else (
+                "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             if hasattr(exc, "result") and exc.result is None:
                 exc.result = self.result()
             raise
         finally:
             try:
-                self.worker.close()
+                self.journal.end_session(status, None if error is None else f"{type(error).__name__}: {error}")
+            except JournalError:
+                if error is None:
+                    raise
             finally:
                 self.hooks.search_end(search, self.result(), error)
         return self.result()
@@ -127,60 +188,98 @@ class Driver:
                         stacklevel=4,
                     )
                     break
-                warnings.warn(
-                    f"{needed} failed evaluation(s) left unfilled positions in the current generation.",
-                    UserWarning,
-                    stacklevel=4,
-                )
+                if not self._replaying:
+                    warnings.warn(
+                        f"{needed} failed evaluation(s) left unfilled positions in the current generation.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
         return True
 
     @property
     def max_refills(self) -> int:
         return self.search.max_refill_batches
 
+    @property
+    def _replaying(self) -> bool:
+        return self.replay is not None and self.replay.active
+
+    def _replayed_batch(self, generation: int, genomes: list[Genome]) -> AskRecord | None:
+        """The journaled batch this ask must reproduce (None once the journal is consumed)."""
+        if self.replay is None:
+            return None
+        batch = self.replay.next()
+        if batch is None:
+            self.replay = None
+            return None
+        if batch.generation != generation or [tuple(g) for g in batch.genomes] != [tuple(g) for g in genomes]:
+            raise JournalMismatchError(
+                f"Resuming {str(self.journal.path)!r}: the engine {self.search.engine.name!r} proposed other "
+                f"candidates than the journal holds for ask #{batch.seq} (generation {batch.generation}). The "
+                "engine is not deterministic for this seed, or its version changed since the run began; resume "
+                "with the engine version that started the run, or start a new search."
+            )
+        return batch
+
     def _batch(self, generation: int, genomes: list[Genome], first: bool) -> int:
-        """Evaluate one batch; returns how many evaluations succeeded."""
+        """Evaluate one batch (only its unscored part when replaying); returns how many succeeded."""
         space = self.search.space
         params = [space.decode(g) for g in genomes]
-        ids = [uuid.uuid4().hex for _ in genomes]
+        replayed = self._replayed_batch(generation, genomes)
+        done: dict[str, Score] = {}
+        if replayed is not None:
+            ids = list(replayed.param_ids)
+            ask_seq = replayed.seq
+            assert self.replay is not None
+            done = {pid: self.replay.scores[pid] for pid in ids if pid in self.replay.scores}
+        else:
+            ids = [uuid.uuid4().hex for _ in genomes]
+            ask_seq = self.journal.record_ask(generation, genomes, ids)
         issued = dict(zip(ids, params))
+        pending = [i for i, pid in enumerate(ids) if pid not in done]
         streamed: set[Any] = set()
+        returned: list[Score] = list(done.values())
 
         def on_arrival(score: Score) -> None:
             key = "baseline" if score.is_baseline else score.param_id
-            if key in streamed or (not score.is_baseline and key not in issued):
+            if key in streamed or (not score.is_baseline and (key not in issued or key in done)):
                 return
             streamed.add(key)
             if score.params is None and not score.is_baseline:
                 score.params = issued[key]
-            self._record(score, generation)
+            self._record(score, generation, ask_seq)
 
-        self.worker._score_listener = on_arrival
-        try:
-            returned = self._run_worker(params, ids)
-        finally:
-            self.worker._score_listener = None
-        by_id = self._check_returned(returned, ids)
+        if pending:
+            self.hooks.generation_start(self.search, generation, [params[i] for i in pending])
+            self.worker._score_listener = on_arrival
+            try:
+                ran = self._run_worker([params[i] for i in pending], [ids[i] for i in pending])
+            finally:
+                self.worker._score_listener = None
+            self._check_returned(ran, [ids[i] for i in pending])
+            returned.extend(ran)
+        by_id = {s.param_id: s for s in returned if not s.is_baseline}
         normalized = self.config.normalize
         successes = 0
         evaluations = []
         for score in returned:
             if score.is_baseline and "baseline" not in streamed:
-                self._record(score, generation)
+                self._record(score, generation, ask_seq)
         for pid, genome, config in zip(ids, genomes, params):
             score = by_id[pid]
             if score.params is None:
                 score.params = config
-            if pid not in streamed:
-                self._record(score, generation)
-            self.failures.observe(score)
+            if pid not in streamed and pid not in done:
+                self._record(score, generation, ask_seq)
+            if pid not in done:
+                self.failures.observe(score)
             if score.failed:
                 evaluations.append(Evaluation(genome, None))
             else:
                 successes += 1
                 values = score.values(normalized=normalized)
                 evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
-        return self._after_batch(generation, returned, evaluations, successes, ids, first)
+        return self._after_batch(generation, returned, evaluations, successes, ids, first, live=bool(pending))
 
     def _run_worker(self, params: list[Any], ids: list[str]) -> Any:
         return self.worker.run(
@@ -195,11 +294,12 @@ class Driver:
         )
 
     def _after_batch(self, generation: int, returned: list[Score], evaluations: list[Evaluation],
-                     successes: int, ids: list[str], first: bool) -> int:
+                     successes: int, ids: list[str], first: bool, live: bool = True) -> int:
         self.engine.tell(evaluations)
-        if self.search.dump_results is not None:
-            self.result().save(self.search.dump_results)
-        self.hooks.generation_end(self.search, generation, returned)
+        if live:
+            if self.search.dump_results is not None:
+                self.result().save(self.search.dump_results)
+            self.hooks.generation_end(self.search, generation, returned)
         if self.search.exit_on_failure and generation == 0 and first and successes == 0:
             from compileiq.ciq import SearchAbortedError
 
@@ -243,16 +343,15 @@ class Driver:
             )
         return by_id
 
-    def _record(self, score: Score, generation: int) -> None:
-        from compileiq.results import score_row
-
-        self.rows.append(score_row(score, generation, self.config.normalize))
+    def _record(self, score: Score, generation: int, ask_seq: int | None) -> None:
+        """Commit `score` to the journal at once, then tell the evaluation hooks."""
+        self.journal.record_score(score, generation, ask_seq, self.search.worker_name)
+        self._result_cache = None
         if self.hooks.wants_evaluations:
             self.hooks.evaluation(self.search, score, generation)
 
     def result(self) -> SearchResult:
-        from compileiq.results import SearchResult
-
-        return SearchResult.from_rows(
-            self.rows, self.config.problem_type, self.config.num_objectives, self.config.normalize
-        )
+        """Every journaled score as a SearchResult (cached until the next score)."""
+        if self._result_cache is None:
+            self._result_cache = self.journal.result()
+        return self._result_cache

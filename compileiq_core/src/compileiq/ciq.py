@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import sys
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -49,11 +53,48 @@ def _keep_cache() -> bool:
     return os.environ.get("CIQ_KEEP_CACHE", "0").strip().lower() in ("1", "yes", "true")
 
 
+def _make_folder(path: Path) -> None:
+    from compileiq.journal import RunFolderError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(
+            f"Cannot create the run folder {str(path)!r}: {exc}. Pass Search(cache_folder=...) pointing at a "
+            "writable folder (the default is ~/.cache/compileiq)."
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RunFolderError(
+            f"The run folder {str(path)!r} is not writable. Fix its permissions or pass Search(cache_folder=...) "
+            "pointing at a writable folder."
+        )
+
+
+def _versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except (PackageNotFoundError, ValueError):
+            continue
+    return out
+
+
 def _remove_if_empty(path: Path) -> None:
     try:
         path.rmdir()
     except OSError:
         pass
+
+
+def _build_tracker(tracker_config: Any) -> Any:
+    if tracker_config is None:
+        return None
+    from compileiq.tracker import build_tracker
+
+    return build_tracker(tracker_config)
 
 
 def _build_worker(worker_type: Any, cache_folder: Path, normalize: bool) -> BaseWorker:
@@ -96,7 +137,12 @@ class Search:
         cache_folder: where run folders go (default `~/.cache/compileiq`).
         dump_results: a CSV path rewritten with every result after each batch.
         exit_on_failure: raise when every evaluation of the first batch fails.
-        tracker_config, debug, disable_progress_bar: accepted for compatibility.
+        tracker_config: a `compileiq.types.TrackerConfig` (Loguru, MLflow, ...); disabled by default.
+        disable_progress_bar: no progress bar (it is also hidden when stderr is not a terminal).
+        debug: accepted for compatibility.
+
+    Each `start()` journals every ask and score to `<cache_folder>/<run-id>/journal.sqlite`;
+    the run folder is kept (scratch files are removed) and `Search.resume()` continues it.
     """
 
     max_refill_batches: int = 50
@@ -116,6 +162,7 @@ class Search:
         disable_progress_bar: bool = False,
         exit_on_failure: bool = True,
         engine: str | EngineConfig | None = None,
+        _run_folder: str | Path | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -144,27 +191,102 @@ class Search:
         self.engine = EngineConfig.coerce(engine, DEFAULT_ENGINE)
         self._engine_cls = resolve_engine(self.engine.name)
         seed = self.engine.options.get("seed")
-        if seed is None:
-            import random
-
-            seed = random.SystemRandom().randrange(2**32)
-        self.seed: int = seed
-        """The engine's seed: from `EngineConfig(options={"seed": ...})`, else drawn once here."""
+        self.seed: int = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+        """The engine's seed: from `EngineConfig(options={"seed": ...})`, else drawn once here (journaled)."""
         self._new_engine()  # reject unknown engine options before anything runs
         self.current_generation = 0
-        import uuid
         import weakref
-        from datetime import datetime
 
         base = Path(cache_folder) if cache_folder is not None else Path.home() / ".cache" / "compileiq"
         self.cache_base = base
-        stamp = datetime.now().strftime("%Y-%m-%d-%H_%M_%S")
-        self.cache_folder = base / f"{stamp}-{uuid.uuid4()}"
-        self.cache_folder.mkdir(parents=True, exist_ok=True)
+        self._resuming = _run_folder is not None
+        self._journal_used = False
+        self.cache_folder = Path(_run_folder) if _run_folder is not None else self._new_run_folder()
+        _make_folder(self.cache_folder)
         self._finalizer = weakref.finalize(self, _remove_if_empty, self.cache_folder)
+        self._tracker = _build_tracker(tracker_config)
         self.worker = _build_worker(worker_type, self.cache_folder, self.search_config.normalize)
         self._check_objective_kind()
         self.result: SearchResult | None = None
+
+    def _new_run_folder(self) -> Path:
+        from datetime import datetime
+
+        stamp = datetime.now().strftime("%Y-%m-%d-%H_%M_%S")
+        return self.cache_base / f"{stamp}-{uuid.uuid4()}"
+
+    @classmethod
+    def resume(
+        cls,
+        run_folder: str | Path,
+        *,
+        objective_function: Callable[..., Any],
+        search_space: SearchSpaceInput | None = None,
+        worker_type: Any = None,
+        tracker_config: Any = None,
+        dump_results: str | Path | None = None,
+        disable_progress_bar: bool = False,
+        debug: bool = False,
+        exit_on_failure: bool | None = None,
+    ) -> Search:
+        """A Search that continues the run journaled in `run_folder`; call `start()` on it.
+
+        The journal is replayed into a fresh engine with the run's seed (the same candidates,
+        checked one by one), only the candidates asked but never scored are evaluated, and the
+        search goes on exactly as the uninterrupted run would have. `search_space` (optional) is
+        checked against the journal's; `worker_type` defaults to the run's worker name;
+        `exit_on_failure` defaults to the run's (pass False to go on after a run aborted because
+        its whole first batch failed).
+        """
+        from compileiq.journal import Journal, JournalError, JournalMismatchError
+
+        folder = Path(run_folder).expanduser()
+        journal = Journal.open(folder)
+        try:
+            meta = journal.meta()
+            info = journal.info()
+        finally:
+            journal.close()
+        if info.status == "running":
+            raise JournalError(
+                f"The run in {str(folder)!r} is still running (its process is alive); resuming it now would "
+                "evaluate its candidates twice. Wait for it to end, or stop it first."
+            )
+        try:
+            space = SearchSpace.from_json(meta["space"])
+            config = SearchConfiguration(**meta["config"])
+            engine_meta = meta["engine"]
+            engine = EngineConfig(engine_meta["name"], {**engine_meta.get("options", {}), "seed": engine_meta["seed"]})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(
+                f"The journal in {str(folder)!r} lacks what a resume needs ({type(exc).__name__}: {exc}); it was "
+                "not written by a complete start() of this version."
+            ) from None
+        if search_space is not None:
+            given = SearchSpace.from_input(search_space)
+            if given.fingerprint() != meta.get("space_fingerprint"):
+                raise JournalMismatchError(
+                    f"The journal in {str(folder)!r} belongs to another search space (fingerprint "
+                    f"{str(meta.get('space_fingerprint'))[:12]}, given {given.fingerprint()[:12]}). Resume with "
+                    "the space the run started with (or omit search_space to use the journal's copy)."
+                )
+            space = given
+        if worker_type is None:
+            worker_type = meta.get("worker_type")
+            if not worker_type:
+                raise TypeError(
+                    f"The run in {str(folder)!r} used the custom worker {meta.get('worker')!r}, which cannot be "
+                    "rebuilt from its name; pass Search.resume(..., worker_type=<the worker class or instance>)."
+                )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return cls(
+                objective_function=objective_function, search_space=space, search_config=config,
+                worker_type=worker_type, tracker_config=tracker_config, debug=debug, cache_folder=folder.parent,
+                dump_results=dump_results, disable_progress_bar=disable_progress_bar,
+                exit_on_failure=bool(meta.get("exit_on_failure", True)) if exit_on_failure is None
+                else exit_on_failure, engine=engine, _run_folder=folder,
+            )
 
     def _check_objective_kind(self) -> None:
         import inspect
@@ -203,8 +325,8 @@ class Search:
     def __exit__(self, *exc_info: object) -> None:
         self._cleanup()
 
-    def _new_engine(self) -> Any:
-        options = {**self.engine.options, "seed": self.seed}
+    def _new_engine(self, seed: int | None = None) -> Any:
+        options = {**self.engine.options, "seed": self.seed if seed is None else seed}
         return self._engine_cls(
             self.space,
             num_objectives=self.search_config.num_objectives,
@@ -254,21 +376,112 @@ class Search:
             warnings.warn(f"num_workers is not supported by {cls_name}", UserWarning, stacklevel=2)
         if task_timeout is not None and not self.worker.supports_timeout:
             warnings.warn(f"task_timeout is not supported by {cls_name}", UserWarning, stacklevel=2)
-        self.cache_folder.mkdir(parents=True, exist_ok=True)
-        driver = Driver(self, num_workers=1 if num_workers is None else num_workers,
-                        task_timeout=task_timeout, worker_kwargs=kwargs)
+        if self._journal_used and not self._resuming:
+            self.cache_folder = self._new_run_folder()
+            self.worker.cache_folder = self.cache_folder
+        _make_folder(self.cache_folder)
+        journal, seed = self._open_journal()
+        self._journal_used = True
+        plugins = self._session_plugins()
         try:
+            driver = Driver(self, num_workers=1 if num_workers is None else num_workers,
+                            task_timeout=task_timeout, worker_kwargs=kwargs, journal=journal,
+                            resume=self._resuming, seed=seed)
             self.result = driver.run()
         finally:
+            self._resuming = False
             self.current_generation = 0
+            journal.close()
+            self._unregister(plugins)
             self._cleanup()
         return self.result
 
-    def _cleanup(self) -> None:
-        if not _keep_cache():
-            import shutil
+    def _open_journal(self) -> tuple[Any, int]:
+        """Create this run's journal (or open it to resume), before anything is evaluated."""
+        from compileiq.journal import Journal, JournalMismatchError
 
-            shutil.rmtree(self.cache_folder, ignore_errors=True)
+        if self._resuming:
+            journal = Journal.open(self.cache_folder)
+            meta = journal.meta()
+            if meta.get("space_fingerprint") != self.space.fingerprint():
+                journal.close()
+                raise JournalMismatchError(
+                    f"The journal in {str(self.cache_folder)!r} belongs to another search space; resume with the "
+                    "space the run started with."
+                )
+            return journal, int(meta["engine"]["seed"])
+        seed = self.seed
+        worker_cls = type(self.worker)
+        named = bool(getattr(worker_cls, "name", "")) and worker_cls.__module__.split(".")[0] != "__main__"
+        meta = {
+            "run_id": self.run_id,
+            "config": self.search_config.model_dump(),
+            "space": self.space.to_json(),
+            "space_fingerprint": self.space.fingerprint(),
+            "engine": {"name": self.engine.name, "options": {k: v for k, v in self.engine.options.items()
+                                                             if k != "seed"}, "seed": seed},
+            "worker": self.worker_name,
+            "worker_type": self.worker_name if named and self._worker_resolvable() else None,
+            "exit_on_failure": self.exit_on_failure,
+            "versions": _versions("compileiq-core", "compileiq", *self._distributions()),
+            "argv": list(sys.argv),
+        }
+        journal = Journal.create(self.cache_folder, meta)
+        return journal, seed
+
+    def _worker_resolvable(self) -> bool:
+        try:
+            return resolve_worker(self.worker_name) is type(self.worker)
+        except Exception:  # noqa: BLE001 - any failure means "not by name"
+            return False
+
+    def _distributions(self) -> list[str]:
+        names = []
+        for obj in (self.worker, self._engine_cls):
+            module = getattr(obj, "__module__", "") or type(obj).__module__
+            names.append(module.split(".")[0].replace("_", "-"))
+        return names
+
+    def _session_plugins(self) -> list[Any]:
+        """Register this start()'s hook implementations: the tracker and the progress bar."""
+        from compileiq.plugins import get_plugin_manager
+
+        plugins: list[Any] = []
+        if self._tracker is not None:
+            self._tracker.search = self
+            plugins.append(self._tracker)
+        if not self.disable_progress_bar:
+            from compileiq._progress import ProgressBar
+
+            if ProgressBar.wanted():
+                plugins.append(ProgressBar(self))
+        pm = get_plugin_manager()
+        for plugin in plugins:
+            pm.register(plugin)
+        return plugins
+
+    @staticmethod
+    def _unregister(plugins: list[Any]) -> None:
+        from compileiq.plugins import get_plugin_manager
+
+        pm = get_plugin_manager()
+        for plugin in plugins:
+            if pm.is_registered(plugin):
+                pm.unregister(plugin)
+
+    def _cleanup(self) -> None:
+        """Remove scratch files; the run folder and its journal stay (unless nothing was journaled)."""
+        if _keep_cache() or not self.cache_folder.is_dir():
+            return
+        from compileiq.journal import KEEP_FILES
+
+        for child in self.cache_folder.iterdir():
+            if child.name in KEEP_FILES:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
 
     def __repr__(self) -> str:
         return (

@@ -1,11 +1,22 @@
-"""The `compileiq` command: `compileiq workers [--json]`, `compileiq engines [--json]`."""
+"""The `compileiq` command.
+
+- `compileiq workers|engines [--json]`: the installed plugins;
+- `compileiq runs [--folder DIR] [--json]`: the runs under a cache folder (id, start, status,
+  evaluations, failures, best);
+- `compileiq report RUN [-o OUT]`: an HTML report of a run (needs `compileiq-core[report]`);
+- `compileiq resume RUN --objective module:function [--num-workers N] [--task-timeout S]`:
+  continue an interrupted run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -58,6 +69,83 @@ def _list(kind: str, as_json: bool) -> int:
     return 1 if any(str(r["status"]).startswith(("failed", "conflict")) for r in rows) else 0
 
 
+def _default_folder() -> Path:
+    return Path.home() / ".cache" / "compileiq"
+
+
+def _find_run(run: str, folder: str | None) -> Path:
+    """A run folder from a path, a run id, or a unique prefix of one under `folder`."""
+    path = Path(run).expanduser()
+    if path.is_dir():
+        return path
+    base = Path(folder).expanduser() if folder else _default_folder()
+    matches = sorted(p for p in base.glob(f"{run}*") if p.is_dir()) if base.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise SystemExit(f"compileiq: no run {run!r} in {str(base)!r}; `compileiq runs --folder DIR` lists them.")
+    raise SystemExit(f"compileiq: {run!r} matches {len(matches)} runs in {str(base)!r}; give more of the id.")
+
+
+def _runs(folder: str | None, as_json: bool) -> int:
+    from datetime import datetime
+
+    from compileiq.journal import list_runs
+
+    base = Path(folder).expanduser() if folder else _default_folder()
+    runs = list_runs(base)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in runs], indent=2, default=str))
+        return 0
+    if not runs:
+        print(f"no runs in {base}")
+        return 0
+    rows = []
+    for r in runs:
+        started = datetime.fromtimestamp(r.started).isoformat(sep=" ", timespec="seconds") if r.started else None
+        best = f"{r.best:.6g}" if isinstance(r.best, float) else r.best
+        rows.append({"id": r.run_id, "started": started, "status": r.status, "evaluations": r.evaluations,
+                     "failures": r.failures, "best": best})
+    print(_table(rows, ["id", "started", "status", "evaluations", "failures", "best"]))
+    return 0
+
+
+def _report(run: str, out: str | None, folder: str | None) -> int:
+    from compileiq.journal import JournalError
+    from compileiq.report import write_report
+
+    try:
+        path = write_report(_find_run(run, folder), out)
+    except (ImportError, JournalError) as exc:
+        print(f"compileiq report: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+def _load_objective(spec: str) -> Any:
+    import importlib
+
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise SystemExit(f"compileiq resume: --objective {spec!r} must be 'module:function' (importable).")
+    sys.path.insert(0, os.getcwd())
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from compileiq.ciq import Search
+
+    search = Search.resume(_find_run(args.run, args.folder), objective_function=_load_objective(args.objective),
+                           worker_type=args.worker)
+    result = search.start(num_workers=args.num_workers, task_timeout=args.task_timeout)
+    print(f"{search.cache_folder}: {len(result)} evaluations")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `compileiq` command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="compileiq", description="compileiq command-line tools")
@@ -65,7 +153,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in ("workers", "engines"):
         p = sub.add_parser(kind, help=f"list installed {kind} with their distribution, version and status")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("runs", help="list the runs in a cache folder: id, start, status, evaluations, best")
+    p.add_argument("--folder", help="the cache folder (default ~/.cache/compileiq)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("report", help="write an HTML report (with PNGs) of a run")
+    p.add_argument("run", help="a run folder, or a run id (or unique prefix) in --folder")
+    p.add_argument("-o", "--output", help="the HTML file to write (default RUN/report.html)")
+    p.add_argument("--folder", help="the cache folder holding the run (default ~/.cache/compileiq)")
+    p = sub.add_parser("resume", help="continue an interrupted run")
+    p.add_argument("run", help="a run folder, or a run id (or unique prefix) in --folder")
+    p.add_argument("--objective", required=True, help="the objective function as module:function")
+    p.add_argument("--folder", help="the cache folder holding the run (default ~/.cache/compileiq)")
+    p.add_argument("--worker", help="the worker name (default: the run's)")
+    p.add_argument("--num-workers", type=int, default=None)
+    p.add_argument("--task-timeout", type=float, default=None)
     args = parser.parse_args(argv)
+    if args.command == "runs":
+        return _runs(args.folder, args.json)
+    if args.command == "report":
+        return _report(args.run, args.output, args.folder)
+    if args.command == "resume":
+        return _resume(args)
     return _list(args.command, args.json)
 
 

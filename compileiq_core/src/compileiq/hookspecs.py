@@ -59,6 +59,14 @@ def compileiq_evaluation(search: Search, score: Score, generation: int) -> None:
 
 
 @hookspec
+def compileiq_generation_start(search: Search, generation: int, params_pool: Sequence[Any]) -> None:
+    """A batch of `generation` is about to be evaluated (refills start the same generation again).
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
 def compileiq_generation_end(search: Search, generation: int, scores: Sequence[Score]) -> None:
     """A batch of `generation` was scored (a generation with refills ends several times).
 
@@ -69,6 +77,16 @@ def compileiq_generation_end(search: Search, generation: int, scores: Sequence[S
 @hookspec
 def compileiq_search_end(search: Search, result: SearchResult | None, error: BaseException | None) -> None:
     """A search ended, normally (`error` is None) or not; `result` holds what finished.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def compileiq_tracker_types() -> dict[str, Any] | None:
+    """Tracker types this plugin provides: `{"mlflow": "module:TrackerClass" or the class}`.
+
+    `Search(tracker_config=cfg)` builds the tracker registered for `cfg.type`.
 
     .. versionadded:: 1.0
     """

@@ -1,8 +1,10 @@
 """`SearchResult`: every evaluation of a search as a pandas DataFrame, with best and Pareto queries.
 
 Columns, in order: `metadata`, `generation`, `score_1..N`, `params`, then `norm_score_1..N`
-when normalizing, then `param_id` and `is_baseline`. Baseline rows are kept but never returned
-as the best result.
+when normalizing, then `param_id`, `is_baseline`, `wall_time` (seconds from the run's start to
+the score's arrival), `worker` (the worker's name) and `failure_reason` (None for a success; the
+metadata's `failure: error`, or "INVALID_SCORE returned"). Baseline rows are kept but never
+returned as the best result.
 """
 
 from __future__ import annotations
@@ -34,7 +36,31 @@ def _decode_params(cell: Any) -> Any:
     return cell
 
 
-def score_row(score: Score, generation: int, normalize: bool) -> dict[str, Any]:
+EXTRA_COLUMNS = ("param_id", "is_baseline", "wall_time", "worker", "failure_reason")
+"""The columns after the contract's ones."""
+
+
+def failure_reason(failed: bool, metadata: str | dict | None) -> str | None:
+    """Why an evaluation failed, from its metadata (`failure` kind and `error` text); None if it did not."""
+    if not failed:
+        return None
+    meta: Any = metadata
+    if isinstance(metadata, str):
+        try:
+            meta = json.loads(metadata) if metadata else {}
+        except ValueError:
+            meta = {}
+    if not isinstance(meta, dict):
+        meta = {}
+    kind, error = meta.get("failure"), meta.get("error")
+    if kind and error:
+        return f"{kind}: {error}"
+    return str(kind or error or "INVALID_SCORE returned")
+
+
+def score_row(
+    score: Score, generation: int, normalize: bool, wall_time: float | None = None, worker: str | None = None
+) -> dict[str, Any]:
     """One result row for `score` (the layout `SearchResult` uses)."""
     row: dict[str, Any] = {"metadata": score.metadata, "generation": generation}
     for i, value in enumerate(score.values(), 1):
@@ -45,7 +71,22 @@ def score_row(score: Score, generation: int, normalize: bool) -> dict[str, Any]:
             row[f"norm_score_{i}"] = value
     row["param_id"] = score.param_id
     row["is_baseline"] = score.is_baseline
+    row["wall_time"] = wall_time
+    row["worker"] = worker
+    row["failure_reason"] = failure_reason(score.failed, score.metadata)
     return row
+
+
+def _columns(num_scores: int, normalize: bool) -> list[str]:
+    columns = ["metadata", "generation", *(f"score_{i}" for i in range(1, num_scores + 1)), "params"]
+    if normalize:
+        columns += [f"norm_score_{i}" for i in range(1, num_scores + 1)]
+    return columns + list(EXTRA_COLUMNS)
+
+
+def _loads_column(cells: list[str | None]) -> list[Any]:
+    """Decode a column of JSON cells in one parse (much faster than one `json.loads` per cell)."""
+    return json.loads("[" + ",".join("null" if c is None else c for c in cells) + "]")
 
 
 class SearchResult:
@@ -70,11 +111,42 @@ class SearchResult:
         cls, rows: list[dict[str, Any]], problem_type: ProblemType | str, num_scores: int, normalize: bool
     ) -> SearchResult:
         """Build a result from rows made by `score_row`."""
-        columns = ["metadata", "generation", *(f"score_{i}" for i in range(1, num_scores + 1)), "params"]
-        if normalize:
-            columns += [f"norm_score_{i}" for i in range(1, num_scores + 1)]
-        columns += ["param_id", "is_baseline"]
+        columns = _columns(num_scores, normalize)
         df = pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+        df["params"] = df["params"].astype(object)
+        return cls(df, problem_type, num_scores)
+
+    @classmethod
+    def from_journal_rows(
+        cls, rows: list[tuple], reasons: list[tuple], problem_type: ProblemType | str, num_scores: int,
+        normalize: bool,
+    ) -> SearchResult:
+        """Build a result from `Journal.result()`'s rows: `(metadata, generation, score, params, norm_score,
+        param_id, is_baseline, wall_time, worker, failed)` (score, params, norm_score JSON) and the
+        `(failure, error)` metadata of the failed rows, in order (column-wise decoding: fast)."""
+        columns = _columns(num_scores, normalize)
+        if not rows:
+            return cls.from_rows([], problem_type, num_scores, normalize)
+        metadata, generation, score, params, norm, pids, base, wall, worker, failed = zip(*rows)
+        rows.clear()  # the columns hold everything now: halve the peak memory of a big result
+        data: dict[str, Any] = {"metadata": metadata, "generation": generation}
+        for name, cells in (("score", score), ("norm_score", norm if normalize else None)):
+            if cells is None:
+                continue
+            decoded = _loads_column(cells)
+            if num_scores == 1:
+                data[f"{name}_1"] = [INVALID_SCORE if v is None else v for v in decoded]
+            else:
+                for i in range(num_scores):
+                    data[f"{name}_{i + 1}"] = [INVALID_SCORE if v is None else v[i] for v in decoded]
+        data["params"] = _loads_column(params)
+        data["param_id"] = pids
+        data["is_baseline"] = [bool(b) for b in base]
+        data["wall_time"] = wall
+        data["worker"] = worker
+        why = iter(f"{k}: {e}" if k and e else str(k or e or "INVALID_SCORE returned") for k, e in reasons)
+        data["failure_reason"] = [next(why, "INVALID_SCORE returned") if f else None for f in failed]
+        df = pd.DataFrame(data, columns=columns)
         df["params"] = df["params"].astype(object)
         return cls(df, problem_type, num_scores)
 

@@ -17,12 +17,26 @@ from compileiq.score import (
     Score,
     SingleScore,
 )
+from compileiq.tracker import BaseTracker
+from compileiq.tracker_config import (
+    DefaultTrackerConfig,
+    DisabledTrackerConfig,
+    LoguruTrackerConfig,
+    MLflowTrackerConfig,
+    TrackerConfig,
+    TrackerTypes,
+)
 from compileiq.worker import BaseWorker, Worker
 
 __all__ = [
     "BASELINE_CONFIG",
     "INVALID_SCORE",
+    "BaseTracker",
     "BaseWorker",
+    "DefaultTrackerConfig",
+    "DisabledTrackerConfig",
+    "LoguruTrackerConfig",
+    "MLflowTrackerConfig",
     "MultiScore",
     "MultiScoreComparison",
     "ParamArg",
@@ -30,6 +44,8 @@ __all__ = [
     "Score",
     "SearchConfiguration",
     "SingleScore",
+    "TrackerConfig",
+    "TrackerTypes",
     "Worker",
     "WorkerTypes",
 ]

@@ -1,0 +1,75 @@
+"""The MLflow tracker against a real local MLflow store (SQLite)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import compileiq.search_spaces.base as ss
+from compileiq import INVALID_SCORE, EngineConfig, Search, SearchConfiguration
+from compileiq.types import MLflowTrackerConfig
+
+mlflow = pytest.importorskip("mlflow")
+
+
+def objective(config: dict[str, Any]) -> Any:
+    return INVALID_SCORE if config["x"] % 4 == 0 else float(config["x"] * 2 + len(config["opt"]))
+
+
+@pytest.mark.slow
+def test_one_parent_run_and_one_nested_run_per_evaluation(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = MLflowTrackerConfig(tracking_uri=uri, experiment_name="ciq-test", run_name="tune", score_names=["ms"])
+    search = Search(
+        objective_function=objective, search_space={"x": ss.range(0, 40), "opt": ss.choice(["O1", "O2", "O3"])},
+        search_config=SearchConfiguration(generations=2, pool_size=6), worker_type="sequential",
+        engine=EngineConfig("random", {"seed": 2}), cache_folder=tmp_path / "runs", exit_on_failure=False,
+        tracker_config=config, disable_progress_bar=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = search.start()
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("ciq-test")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.run_name == "tune" and parent.info.status == "FINISHED"
+    assert parent.data.tags["status"] == "finished"
+    assert parent.data.tags["compileiq.run_id"] == search.run_id
+    assert parent.data.params["search.generations"] == "2" and parent.data.params["seed"] == "2"
+    assert len(children) == len(result)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert {c.data.tags["type"] for c in children} == {"evaluation"}
+    by_id = {c.data.tags["param_id"]: c for c in children}
+    for row in result.df_results.itertuples():
+        child = by_id[row.param_id]
+        assert child.data.params["x"] == str(row.params["x"])
+        if row.score_1 == INVALID_SCORE:
+            assert child.data.tags["status"] == "failed" and "ms" not in child.data.metrics
+        else:
+            assert child.data.metrics["ms"] == pytest.approx(row.score_1)
+    assert parent.data.metrics["evaluations"] == len(result)
+    assert parent.data.metrics["best_ms"] == pytest.approx(result.get_best_result()["score_1"])
+
+
+def test_tracker_type_comes_from_the_plugin() -> None:
+    from compileiq.tracker import MLflowTracker, tracker_class
+    from compileiq_mlflow import MLflowTracker as Plugin
+
+    assert MLflowTracker is Plugin and tracker_class("mlflow") is Plugin
+
+
+def test_flatten_params_forms() -> None:
+    from compileiq_mlflow import flatten_params
+
+    assert flatten_params({"a": 1, "b": {"c": "x"}}) == {"a": "1", "b.c": "x"}
+    assert flatten_params("path/to.bin") == {"config_path": "path/to.bin"}
+    assert flatten_params([{"a": 1}, {"a": 2}]) == {"config_0.a": "1", "config_1.a": "2"}

@@ -1,0 +1,146 @@
+"""SIGKILL a running search at random points, resume it, and compare with an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import compileiq.search_spaces.base as ss
+    from compileiq import EngineConfig, INVALID_SCORE, Search, SearchConfiguration
+
+    base, mode, log = sys.argv[1], sys.argv[2], sys.argv[3]
+
+    def objective(config):
+        with open(log, "a") as fh:
+            fh.write(json.dumps([config["x"], config["y"]]) + "\\n")
+        time.sleep(0.003)
+        return INVALID_SCORE if config["x"] % 5 == 0 else config["x"] * 0.5 + config["y"]
+
+    SPACE = {"x": ss.range(0, 200), "y": ss.choice([1, 2, 3])}
+    if mode == "fresh":
+        search = Search(objective_function=objective, search_space=SPACE,
+                        search_config=SearchConfiguration(generations=6, pool_size=8),
+                        worker_type="sequential", engine=EngineConfig("random", {"seed": int(sys.argv[4])}),
+                        cache_folder=base, exit_on_failure=False, disable_progress_bar=True)
+        print(search.cache_folder, flush=True)
+    else:
+        search = Search.resume(base, objective_function=objective, search_space=SPACE)
+    search.start()
+    """
+)
+
+
+def _run_folder(base: Path) -> Path:
+    folders = [p for p in base.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def _lines(path: Path) -> list[tuple[int, int]]:
+    if not path.exists():
+        return []
+    return [tuple(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _session(script: Path, args: list[str], log: Path, kill_after: int | None) -> bool:
+    """Run one driver process; SIGKILL it once `log` has `kill_after` new evaluations. True if killed."""
+    env = {**os.environ, "COMPILEIQ_PROGRESS": "0", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, str(script), args[0], args[1], str(log), *args[2:]],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    try:
+        while proc.poll() is None:
+            if kill_after is not None and len(_lines(log)) >= kill_after:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return True
+            if time.monotonic() > deadline:
+                raise AssertionError("driver process did not finish within 60 s")
+            time.sleep(0.0005)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else proc.returncode
+    return False
+
+
+def _journal(folder: Path) -> tuple[list[tuple[int, list]], list[tuple[str, tuple[int, int]]]]:
+    conn = sqlite3.connect(folder / "journal.sqlite")
+    asks = [(g, json.loads(gs)) for g, gs in conn.execute("SELECT generation, genomes FROM asks ORDER BY seq")]
+    scores = [(pid, tuple(json.loads(p).values())) for pid, p in
+              conn.execute("SELECT param_id, params FROM scores WHERE is_baseline = 0 ORDER BY seq")]
+    conn.close()
+    return asks, scores
+
+
+def _last_batch_half_scored(folder: Path) -> bool:
+    conn = sqlite3.connect(folder / "journal.sqlite")
+    row = conn.execute("SELECT seq, param_ids FROM asks ORDER BY seq DESC LIMIT 1").fetchone()
+    done = conn.execute("SELECT COUNT(*) FROM scores WHERE ask_seq = ? AND is_baseline = 0",
+                        (row[0],)).fetchone()[0] if row else 0
+    conn.close()
+    return row is not None and 0 < done < len(json.loads(row[1]))
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(SCRIPT)
+    rng = random.Random(20261129)
+    seed = 11
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert not _session(script, [str(reference), "fresh", str(seed)], tmp_path / "ref.log", None)
+    ref_asks, ref_scores = _journal(_run_folder(reference))
+    total = len(ref_scores)
+    assert total > 48  # failures forced refill batches
+
+    kills = mid_batch = 0
+    for run in range(3):
+        base = tmp_path / f"run{run}"
+        base.mkdir()
+        sessions: list[tuple[list[tuple[int, int]], bool]] = []
+        args = [str(base), "fresh", str(seed)]
+        for attempt in range(8):
+            log = tmp_path / f"run{run}-{attempt}.log"
+            kill_after = rng.randint(1, 25) if attempt < 4 else None
+            killed = _session(script, args, log, kill_after)
+            started = _lines(log)
+            kills += killed
+            if killed:
+                # every evaluation finished before the in-flight one is in the journal
+                _, scored = _journal(_run_folder(base))
+                assert set(started[:-1]) <= {p for _, p in scored}
+                mid_batch += _last_batch_half_scored(_run_folder(base))
+            sessions.append((started, killed))
+            args = [str(_run_folder(base)), "resume"]
+            if not killed:
+                break
+        asks, scores = _journal(_run_folder(base))
+        # the same candidates, asked in the same order, as the uninterrupted run
+        assert asks == ref_asks
+        assert [p for _, p in scores] and sorted(p for _, p in scores) == sorted(p for _, p in ref_scores)
+        # one score per candidate, none lost
+        assert len({pid for pid, _ in scores}) == len(scores) == total
+        # nothing evaluated twice but what was in flight at a kill
+        in_flight = {started[-1] for started, killed in sessions if killed and started}
+        evaluated = [c for started, _ in sessions for c in started]
+        repeated = {c for c in evaluated if evaluated.count(c) > 1}
+        assert repeated <= in_flight, repeated - in_flight
+        assert len(evaluated) - len(set(evaluated)) <= sum(killed for _, killed in sessions)
+    assert kills >= 10
+    assert mid_batch >= 3  # kills that left a batch half scored
