@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
-import shutil
 import sys
-import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -191,7 +188,11 @@ class Search:
         self.engine = EngineConfig.coerce(engine, DEFAULT_ENGINE)
         self._engine_cls = resolve_engine(self.engine.name)
         seed = self.engine.options.get("seed")
-        self.seed: int = random.SystemRandom().randrange(2**32) if seed is None else int(seed)
+        if seed is None:
+            import random
+
+            seed = random.SystemRandom().randrange(2**32)
+        self.seed: int = int(seed)
         """The engine's seed: from `EngineConfig(options={"seed": ...})`, else drawn once here (journaled)."""
         self._new_engine()  # reject unknown engine options before anything runs
         self.current_generation = 0
@@ -210,6 +211,7 @@ class Search:
         self.result: SearchResult | None = None
 
     def _new_run_folder(self) -> Path:
+        import uuid
         from datetime import datetime
 
         stamp = datetime.now().strftime("%Y-%m-%d-%H_%M_%S")
@@ -473,6 +475,8 @@ class Search:
         """Remove scratch files; the run folder and its journal stay (unless nothing was journaled)."""
         if _keep_cache() or not self.cache_folder.is_dir():
             return
+        import shutil
+
         from compileiq.journal import KEEP_FILES
 
         for child in self.cache_folder.iterdir():

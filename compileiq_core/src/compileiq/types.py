@@ -17,26 +17,12 @@ from compileiq.score import (
     Score,
     SingleScore,
 )
-from compileiq.tracker import BaseTracker
-from compileiq.tracker_config import (
-    DefaultTrackerConfig,
-    DisabledTrackerConfig,
-    LoguruTrackerConfig,
-    MLflowTrackerConfig,
-    TrackerConfig,
-    TrackerTypes,
-)
 from compileiq.worker import BaseWorker, Worker
 
 __all__ = [
     "BASELINE_CONFIG",
     "INVALID_SCORE",
-    "BaseTracker",
     "BaseWorker",
-    "DefaultTrackerConfig",
-    "DisabledTrackerConfig",
-    "LoguruTrackerConfig",
-    "MLflowTrackerConfig",
     "MultiScore",
     "MultiScoreComparison",
     "ParamArg",
@@ -44,8 +30,6 @@ __all__ = [
     "Score",
     "SearchConfiguration",
     "SingleScore",
-    "TrackerConfig",
-    "TrackerTypes",
     "Worker",
     "WorkerTypes",
 ]
@@ -309,3 +293,23 @@ class SearchConfiguration:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.model_dump().items())
         return f"SearchConfiguration({fields})"
+
+
+_TRACKER_NAMES = {
+    "BaseTracker": "compileiq.tracker",
+    "DefaultTrackerConfig": "compileiq.tracker_config",
+    "DisabledTrackerConfig": "compileiq.tracker_config",
+    "LoguruTrackerConfig": "compileiq.tracker_config",
+    "MLflowTrackerConfig": "compileiq.tracker_config",
+    "TrackerConfig": "compileiq.tracker_config",
+    "TrackerTypes": "compileiq.tracker_config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Tracker names load on first use: `import compileiq` stays light."""
+    if name in _TRACKER_NAMES:
+        from importlib import import_module
+
+        return getattr(import_module(_TRACKER_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
