@@ -52,7 +52,8 @@ class BaseWorker(ABC):
 
     Subclasses implement `run()`. Class attributes declare the worker's identity and
     capabilities: `name` (its `worker_type` string, equal to its entry-point name),
-    `plugin_api`, `respects_num_workers`, `supports_timeout` and `requires_async_objective`.
+    `plugin_api`, `respects_num_workers`, `supports_timeout`, `requires_async_objective` and
+    `isolates_crashes`.
     Heavy imports and global state (start methods, `ray.init`) belong in `setup()`.
     """
 
@@ -61,6 +62,8 @@ class BaseWorker(ABC):
     respects_num_workers: bool = False
     supports_timeout: bool = False
     requires_async_objective: ClassVar[bool] = False
+    isolates_crashes: ClassVar[bool] = False
+    """True when a candidate that kills its process (exit, signal) scores INVALID instead of ending the search."""
 
     def __init__(
         self,
