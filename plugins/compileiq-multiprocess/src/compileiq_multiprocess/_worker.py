@@ -154,10 +154,10 @@ class MultiProcessWorker(BaseWorker):
         """Kill a slot's process group (before reaping, so the group id is still its own), reap it,
         and return its exit code."""
         assert self._selector is not None
+        for fd in (slot.conn.fileno(), slot.process.sentinel):
+            self._selector.unregister(fd)  # before any fd closes (see the isolated worker)
         kill_group(slot.process.pid)
         slot.process.join()
-        for fd in (slot.conn.fileno(), slot.process.sentinel):
-            self._selector.unregister(fd)
         slot.conn.close()
         return slot.process.exitcode
 

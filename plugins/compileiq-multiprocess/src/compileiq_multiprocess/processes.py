@@ -23,6 +23,7 @@ __all__ = [
     "child_init",
     "kill_group",
     "load_objective",
+    "preload_child_support",
     "resolve_cpus",
     "resolve_gpus",
     "serialize_objective",
@@ -69,16 +70,29 @@ def load_objective(blob: bytes) -> Callable[..., Any]:
     return pickle.loads(blob)
 
 
+_LIBC: Any = None
+
+
+def preload_child_support() -> None:
+    """Load what `child_init` needs (libc through ctypes) in the parent, so forked children skip it."""
+    global _LIBC
+    if _LIBC is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+        except OSError:  # pragma: no cover
+            _LIBC = False
+
+
 def _set_parent_death_signal() -> None:
     """Linux: SIGKILL this process when its parent dies (a killed driver leaves no orphans)."""
-    if not sys.platform.startswith("linux"):
+    preload_child_support()
+    if not _LIBC:
         return
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - no prctl: the pipe EOF still ends us
+        _LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except AttributeError:  # pragma: no cover - no prctl: the pipe EOF still ends us
         return
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
