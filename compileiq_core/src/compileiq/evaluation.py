@@ -96,7 +96,7 @@ def exception_score(
     **metadata: Any,
 ) -> Score:
     """The INVALID Score for an objective that raised `exc` (text and traceback tail kept)."""
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__, chain=False)
     if duration_s is not None:
         metadata["duration_s"] = duration_s
     return failed_score(
