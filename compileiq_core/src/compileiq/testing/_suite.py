@@ -61,6 +61,8 @@ class WorkerConformanceSuite:
     requires_entry_point: bool = True
     """False for a worker registered in-process only (no distribution to discover)."""
     check_leftover_processes: bool = True
+    leftover_grace_s: float = 3.0
+    """How long after a test its processes may take to disappear."""
 
     # -- fixtures -------------------------------------------------------------------------
 
@@ -69,7 +71,7 @@ class WorkerConformanceSuite:
         before = set(descendants())
         yield
         if self.check_leftover_processes and sys.platform.startswith("linux"):
-            left = leftover_processes(before, timeout=3.0)
+            left = leftover_processes(before, timeout=self.leftover_grace_s)
             assert not left, f"worker {self.worker_type!r} left processes behind after close(): {left}"
 
     @pytest.fixture
@@ -237,7 +239,7 @@ class WorkerConformanceSuite:
         if not worker_cls.supports_timeout:
             pytest.skip("supports_timeout is False")
         worker = make_worker()
-        pool = [{"fault": "hang"}, {"x": 1.0}, {"x": 2.0}]
+        pool = [{"fault": "hang", "hang_s": self.task_timeout + self.timeout_slack + 1}, {"x": 1.0}, {"x": 2.0}]
         start = time.monotonic()
         scores = _by_id(self.run_worker(worker, self.objective("faulty"), pool, task_timeout=self.task_timeout))
         elapsed = time.monotonic() - start
@@ -314,7 +316,7 @@ class WorkerConformanceSuite:
         with worker as again:  # a second start() of the same Search
             assert _by_id(self.run_worker(again, self.objective("square"), [{"x": 2.0}]))[0].score == 4.0
 
-    def test_end_to_end_search(self, tmp_path: Path) -> None:
+    def _search(self, tmp_path: Path, normalize: bool) -> Any:
         import compileiq.search_spaces.base as ss
         from compileiq.ciq import Search
         from compileiq.types import SearchConfiguration
@@ -322,21 +324,29 @@ class WorkerConformanceSuite:
         search = Search(
             objective_function=self.objective("square"),
             search_space={"x": ss.range(0, 40)},
-            search_config=SearchConfiguration(generations=2, pool_size=6, normalize=True),
+            search_config=SearchConfiguration(generations=2, pool_size=6, normalize=normalize),
             worker_type=self.worker_type,
             engine="random",
             cache_folder=tmp_path,
         )
-        kwargs = dict(self.worker_kwargs)
         with _quiet():
-            result = search.start(num_workers=self.num_workers, **kwargs)
+            result = search.start(num_workers=self.num_workers, **self.worker_kwargs)
         frame = result.get_results()
-        rows = frame[~frame["is_baseline"]] if "is_baseline" in frame else frame
+        rows = frame[~frame["is_baseline"].astype(bool)] if "is_baseline" in frame else frame
         assert len(rows) == 12, f"2 generations x 6 must give 12 evaluations, got {len(rows)}"
-        assert all(math.isclose(r["score_1"], float(r["params"]["x"]) ** 2) for _, r in rows.iterrows())
+        for _, row in rows.iterrows():
+            assert math.isclose(row["score_1"], float(row["params"]["x"]) ** 2), row.to_dict()
         best = result.get_best_result()
-        assert not best.get("is_baseline", False), "the baseline row must never be the best result"
         assert best["score_1"] == rows["score_1"].min()
+        return result, frame, best
+
+    def test_end_to_end_search(self, tmp_path: Path) -> None:
+        self._search(tmp_path, normalize=False)
+
+    def test_end_to_end_normalized_search(self, tmp_path: Path) -> None:
+        _, frame, best = self._search(tmp_path, normalize=True)
+        assert int(frame["is_baseline"].astype(bool).sum()) == 1, "one baseline row per search"
+        assert not bool(best.get("is_baseline", False)), "the baseline row must never be the best result"
 
 
 class _quiet:

@@ -83,13 +83,14 @@ def _fault(kind: str) -> Any:
 
 
 def faulty(config: dict[str, Any]) -> Any:
-    """`square`, unless `config["fault"]` names a fault: raise, hang, none, wrong_length, string,
-    nan, exit, segfault or sigkill."""
+    """`square`, unless `config["fault"]` names a fault: raise, hang (for `config["hang_s"]`,
+    default 600 s), none, wrong_length, string, nan, exit, segfault or sigkill."""
     kind = config.get("fault")
     if kind is None:
         return expected_square(config)
     if kind == "hang":
-        time.sleep(600)
+        time.sleep(float(config.get("hang_s", 600)))
+        return expected_square(config)
     return _fault(kind)
 
 
@@ -133,7 +134,8 @@ async def async_faulty(config: dict[str, Any]) -> Any:
     if kind is None:
         return expected_square(config)
     if kind == "hang":
-        await asyncio.sleep(600)
+        await asyncio.sleep(float(config.get("hang_s", 600)))
+        return expected_square(config)
     return _fault(kind)
 
 

@@ -16,7 +16,8 @@ __all__ = ["AsyncWorker"]
 
 
 def _is_async(function: Any) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None))
+    call = type(function).__call__ if not inspect.isfunction(function) else None
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
 
 
 class AsyncWorker(BaseWorker):
