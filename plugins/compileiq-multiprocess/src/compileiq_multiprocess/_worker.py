@@ -20,6 +20,7 @@ from compileiq_multiprocess._child import READY, slot_main
 from compileiq_multiprocess.processes import (
     SigtermAsExit,
     kill_group,
+    process_class,
     resolve_cpus,
     resolve_gpus,
     serialize_objective,
@@ -142,7 +143,9 @@ class MultiProcessWorker(BaseWorker):
         if layout.gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = meta["gpu_id"] = layout.gpus[index]
         cpus = layout.cpus[index] if layout.cpus is not None else None
-        process = ctx.Process(target=slot_main, args=(child, env, cpus, meta), name=f"compileiq-slot-{index}")
+        process = process_class(layout.mode)(
+            target=slot_main, args=(child, env, cpus, meta), name=f"compileiq-slot-{index}"
+        )
         process.start()
         child.close()
         slot = _Slot(index, process, parent)

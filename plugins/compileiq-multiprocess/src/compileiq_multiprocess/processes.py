@@ -24,6 +24,7 @@ __all__ = [
     "kill_group",
     "load_objective",
     "preload_child_support",
+    "process_class",
     "resolve_cpus",
     "resolve_gpus",
     "serialize_objective",
@@ -244,3 +245,20 @@ class SigtermAsExit:
 
 def _raise_exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def process_class(mode: str) -> Any:
+    """The Process class for `mode`. For forkserver, one whose children do not re-import the
+    user's script: the objective travels by value, so they never need its `__main__`.
+
+    (The stdlib's forkserver children re-run the parent's main script, as `__mp_main__`, in
+    every process they start; with a heavy script that costs seconds per process.)
+    """
+    if mode == "forkserver":
+        try:
+            from compileiq_multiprocess._forkserver import NoMainForkServerProcess
+
+            return NoMainForkServerProcess
+        except (ImportError, AttributeError):  # pragma: no cover - a Python without these internals
+            pass
+    return multiprocessing.get_context(mode).Process
