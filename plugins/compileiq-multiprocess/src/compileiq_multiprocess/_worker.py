@@ -109,13 +109,18 @@ class MultiProcessWorker(BaseWorker):
     def close(self) -> None:
         """Stop every pool process (and what it started); safe to call twice."""
         try:
+            self._stop_pool()
+        finally:
+            self._sigterm.restore()
+
+    def _stop_pool(self) -> None:
+        try:
             _stop_slots(self._slots)
         finally:
             if self._selector is not None:
                 self._selector.close()
                 self._selector = None
             self._layout = None
-            self._sigterm.restore()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -127,7 +132,7 @@ class MultiProcessWorker(BaseWorker):
     def _ensure_pool(self, layout: _Layout) -> None:
         if layout == self._layout and len(self._slots) == layout.size:
             return
-        self.close()
+        self._stop_pool()
         self._layout = layout
         self._selector = selectors.DefaultSelector()
         for index in range(layout.size):
