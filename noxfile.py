@@ -59,3 +59,10 @@ def bench_import(session: nox.Session) -> None:
     """Import time and memory of compileiq against bare Python."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/import_cost/run.py", *session.posargs)
+
+
+@nox.session
+def bench_dispatch(session: nox.Session) -> None:
+    """Dispatch overhead of each local worker beside its raw executor; writes docs/benchmarks-dispatch.md."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/dispatch/run.py", *session.posargs)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from compileiq.evaluation import apply_normalization, baseline_from, evaluate_async
+from compileiq.errors import ScoreValidationError
+from compileiq.evaluation import (
+    apply_normalization,
+    baseline_from,
+    evaluate_async,
+    exception_score,
+    score_from_return,
+)
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
 
@@ -111,9 +119,25 @@ class AsyncWorker(BaseWorker):
             self.baseline_score = baseline_from(score)
             out.append(self.baseline_score)
         semaphore = asyncio.Semaphore(limit)
+        meta = json.dumps({"worker": self.name})
 
         async def one(params: ParamArg, param_id: int | str) -> Score:
             async with semaphore:
+                if timeout is None:  # fast path: no wait_for task, no timing, one shared metadata text
+                    try:
+                        value = await function(params)
+                    except Exception as exc:  # noqa: BLE001 - every objective error becomes INVALID
+                        return exception_score(exc, params, param_id=param_id, num_objectives=num_objectives,
+                                               worker=self.name)
+                    try:
+                        score = Score(score=value, param_id=param_id, params=params,
+                                      num_objectives=num_objectives, metadata=meta)
+                    except ScoreValidationError:
+                        score = None
+                    if score is not None and not score.failed:
+                        return score
+                    return score_from_return(value, params, param_id=param_id, num_objectives=num_objectives,
+                                             worker=self.name)
                 return await evaluate_async(function, params, param_id=param_id, num_objectives=num_objectives,
                                             timeout=timeout, worker=self.name)
 

@@ -39,3 +39,13 @@ class NoMainForkServerProcess(context.ForkServerProcess):
     @staticmethod
     def _Popen(process_obj: Any) -> Any:  # noqa: N802 - the stdlib's hook name
         return NoMainPopen(process_obj)
+
+
+def preload_in_forkserver(module: str) -> None:
+    """Have the fork server import `module` when it starts (keeping what it already preloads),
+    so each process it forks starts with compileiq imported: milliseconds instead of ~100 ms.
+    No effect once the fork server runs."""
+    server = getattr(forkserver, "_forkserver", None)
+    current = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    if module not in current and getattr(server, "_forkserver_pid", None) is None:
+        forkserver.set_forkserver_preload([*current, module])

@@ -256,8 +256,9 @@ def process_class(mode: str) -> Any:
     """
     if mode == "forkserver":
         try:
-            from compileiq_multiprocess._forkserver import NoMainForkServerProcess
+            from compileiq_multiprocess._forkserver import NoMainForkServerProcess, preload_in_forkserver
 
+            preload_in_forkserver("compileiq_multiprocess._child")
             return NoMainForkServerProcess
         except (ImportError, AttributeError):  # pragma: no cover - a Python without these internals
             pass
