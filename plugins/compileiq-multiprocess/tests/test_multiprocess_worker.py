@@ -30,6 +30,7 @@ def env_probe(config: dict[str, Any]) -> float:
 
 
 def pid_of(config: dict[str, Any]) -> float:
+    time.sleep(config.get("nap", 0.0))
     return float(os.getpid())
 
 
@@ -50,8 +51,8 @@ def worker() -> Any:
 
 
 def test_pool_persists_across_batches(worker: MultiProcessWorker) -> None:
-    first = {s.score for s in run(worker, pid_of, [{}] * 6).values()}
-    second = {s.score for s in run(worker, pid_of, [{}] * 6).values()}
+    first = {s.score for s in run(worker, pid_of, [{"nap": 0.2}] * 6).values()}
+    second = {s.score for s in run(worker, pid_of, [{"nap": 0.2}] * 6).values()}
     assert first == second and len(first) == 2, "the same 2 processes serve every batch"
     assert os.getpid() not in first
 

@@ -39,6 +39,7 @@ from compileiq_multiprocess.processes import (
 __all__ = ["IsoMultiProcessWorker"]
 
 _EXIT_WAIT_S = 1.0
+STARTED = b"S"
 
 
 def _one_task(
@@ -54,6 +55,8 @@ def _one_task(
         err = RuntimeError(f"the objective could not be loaded in the worker process: {type(exc).__name__}: {exc}")
         score = exception_score(err, None, param_id=param_id, num_objectives=num_objectives, **meta)
     else:
+        if by_value:
+            conn.send_bytes(STARTED)  # interpreter start and imports are not the objective's time
         score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta)
     conn.send_bytes(pickle.dumps((score.score, score.metadata), pickle.HIGHEST_PROTOCOL))
     for stream in (sys.stdout, sys.stderr):
@@ -205,13 +208,16 @@ class IsoMultiProcessWorker(BaseWorker):
                                               args=(writer, *args))
                         process.start()
                         writer.close()
-                    task = _Running(key, process, reader, monotonic() + timeout if timeout else None, slot)
+                    # By value (forkserver, spawn) the clock starts when the child says it has started.
+                    clock = timeout and not by_value
+                    task = _Running(key, process, reader, monotonic() + timeout if clock else None, slot)
                     running[key] = task
                     selector.register(reader.fileno(), selectors.EVENT_READ, task)
                     selector.register(process.sentinel, selectors.EVENT_READ, task)
                 wait_s = None
-                if timeout and running:
-                    wait_s = max(0.0, min(t.deadline for t in running.values()) - monotonic())  # type: ignore[type-var]
+                deadlines = [t.deadline for t in running.values() if t.deadline is not None]
+                if deadlines:
+                    wait_s = max(0.0, min(deadlines) - monotonic())
                 for selected, _ in selector.select(wait_s):
                     task = selected.data
                     if running.get(task.key) is not task:
@@ -223,6 +229,10 @@ class IsoMultiProcessWorker(BaseWorker):
                     except (EOFError, OSError):
                         data = None
                     key = task.key
+                    if data == STARTED:
+                        if timeout:
+                            task.deadline = monotonic() + timeout
+                        continue
                     if data is not None:
                         value, meta_json = pickle.loads(data)
                         scores.append(Score(score=value, param_id=params_ids[key], params=params_pool[key],

@@ -16,7 +16,7 @@ from typing import Any
 from compileiq.evaluation import apply_normalization, baseline_from, crash_reason, failed_score, timeout_score
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
-from compileiq_multiprocess._child import READY, slot_main
+from compileiq_multiprocess._child import LOAD_FAILED, LOADED, READY, slot_main
 from compileiq_multiprocess.processes import (
     SigtermAsExit,
     kill_group,
@@ -51,7 +51,7 @@ class _Slot:
         self.process = process
         self.conn = conn
         self.ready = False
-        self.blob_id = -1
+        self.blob_id = 0  # which objective it holds; negative while loading one
         self.task: int | None = None
         self.deadline: float | None = None
 
@@ -98,6 +98,7 @@ class MultiProcessWorker(BaseWorker):
         self._sigterm = SigtermAsExit()
         self._blob: bytes | None = None
         self._blob_id = 0
+        self._function_name = ""
         self._finalizer = weakref.finalize(self, _stop_slots, self._slots, 0.0)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -191,6 +192,7 @@ class MultiProcessWorker(BaseWorker):
         blob = serialize_objective(function)  # before anything runs: an unpicklable objective fails here
         if blob != self._blob:
             self._blob, self._blob_id = blob, self._blob_id + 1
+        self._function_name = repr(function)
         gpus = resolve_gpus(kwargs.get("gpus"), size)
         cpus = resolve_cpus(kwargs.get("cpu_affinity"), size)
         self._ensure_pool(_Layout(
@@ -214,28 +216,29 @@ class MultiProcessWorker(BaseWorker):
         assert self._selector is not None
         select = self._selector.select
         pending = deque(range(len(params_pool)))
-        idle = deque(s for s in self._slots if s.ready and s.task is None)
+        idle = deque(s for s in self._slots if s.ready and s.task is None and s.blob_id >= 0)
         busy: dict[int, _Slot] = {}
         scores: list[Score] = []
         dumps, loads, monotonic = pickle.dumps, pickle.loads, time.monotonic
         blob, blob_id = self._blob, self._blob_id
+        function_name = self._function_name
         try:
             while pending or busy:
                 while pending and idle:
-                    slot, key = idle.popleft(), pending.popleft()
+                    slot = idle.popleft()
                     if self._slots[slot.index] is not slot:
-                        pending.appendleft(key)
                         continue
-                    first = slot.blob_id != blob_id
                     try:
+                        if slot.blob_id != blob_id:  # load the objective first, off the task clock
+                            slot.conn.send_bytes(dumps(("F", blob), pickle.HIGHEST_PROTOCOL))
+                            slot.blob_id = -blob_id
+                            continue
+                        key = pending.popleft()
                         slot.conn.send_bytes(dumps(
-                            (key, params_pool[key], params_ids[key], num_objectives, blob if first else None),
-                            pickle.HIGHEST_PROTOCOL,
+                            (key, params_pool[key], params_ids[key], num_objectives), pickle.HIGHEST_PROTOCOL
                         ))
-                    except OSError:  # it just died: its sentinel reports it, the task goes to another
-                        pending.appendleft(key)
+                    except OSError:  # it just died: its sentinel reports it
                         continue
-                    slot.blob_id = blob_id
                     slot.task = key
                     slot.deadline = monotonic() + timeout if timeout else None
                     busy[key] = slot
@@ -257,8 +260,17 @@ class MultiProcessWorker(BaseWorker):
                     except (EOFError, OSError):
                         dead = True
                     for data in messages:
-                        if data == READY:
-                            slot.ready = True
+                        if len(data) < 2 or data[:1] == LOAD_FAILED:
+                            if data == READY:
+                                slot.ready = True
+                            elif data == LOADED:
+                                slot.blob_id = -slot.blob_id  # the one it was loading
+                            else:
+                                raise TypeError(
+                                    f"objective_function {function_name} cannot be loaded in a worker process "
+                                    f"({data[1:].decode(errors='replace')}). Make the module that defines it "
+                                    "importable there (installed, or on sys.path), or define it in your script."
+                                )
                             idle.append(slot)
                             continue
                         key, value, meta = loads(data)
