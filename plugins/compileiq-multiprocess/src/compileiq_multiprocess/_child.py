@@ -25,16 +25,21 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
     """
     child_init(env, cpus)
     meta = {**meta, "pid": os.getpid()}
-    function: Any = None
-    dumps, loads = pickle.dumps, pickle.loads
     try:
         conn.send_bytes(READY)
-    except OSError:  # the pool closed while this process started
-        return
+        _serve(conn, meta)
+    except OSError:  # the pool closed its end (close(), or the driver died): just stop
+        pass
+    conn.close()
+
+
+def _serve(conn: Connection, meta: dict[str, Any]) -> None:
+    function: Any = None
+    dumps, loads = pickle.dumps, pickle.loads
     while True:
         try:
             data = conn.recv_bytes()
-        except (EOFError, OSError):
+        except EOFError:
             break
         if not data:
             break
@@ -50,4 +55,3 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
         key, params, param_id, num_objectives = message
         score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta)
         conn.send_bytes(dumps((key, score.score, score.metadata), pickle.HIGHEST_PROTOCOL))
-    conn.close()
