@@ -111,7 +111,7 @@ def timeout_score(
     """The INVALID Score for an evaluation stopped after `timeout` seconds."""
     return failed_score(
         param_id, params, num_objectives, "timeout",
-        f"no result after task_timeout={timeout:g} s; the evaluation was stopped", **metadata,
+        f"no result after task_timeout={timeout:g} s; the evaluation was stopped", timeout_s=timeout, **metadata,
     )
 
 
@@ -217,11 +217,12 @@ def apply_normalization(scores: Iterable[Score], baseline: Score) -> None:
 
 
 _KIND_TEXT = {
-    "exception": "Your objective function raised an exception",
-    "invalid_return": "Your objective function returned a value of the wrong type or shape",
-    "timeout": "An evaluation exceeded task_timeout and was stopped",
-    "crash": "A process evaluating the objective died (exit, signal or out of memory)",
-    "non_finite": "Your objective function returned NaN or an infinity",
+    # Upstream's sentences lead, so filters written for upstream's warnings keep matching.
+    "exception": "Your objective function encountered an exception. Score will be set to *",
+    "invalid_return": "Your objective function returned a value of the wrong type or shape. Score will be set to *",
+    "timeout": "Objective function timed out after {timeout_s} seconds. Score will be set to *",
+    "crash": "A process evaluating the objective died (exit, signal or out of memory). Score will be set to *",
+    "non_finite": "Your objective function returned NaN or an infinity. Score will be set to *",
 }
 
 
@@ -244,7 +245,7 @@ class FailureWarnings:
             if kind in self._seen:
                 return
             self._seen.add(kind)
-        lead = _KIND_TEXT.get(kind, f"An evaluation failed ({kind})")
+        lead = _KIND_TEXT.get(kind, f"An evaluation failed ({kind})").format(timeout_s=meta.get("timeout_s", "?"))
         warnings.warn(
             f"{lead}: {meta.get('error', '')}. The configuration scores {INVALID_SCORE!r} and the "
             f"search goes on; the reason is in the result's metadata column. Further "

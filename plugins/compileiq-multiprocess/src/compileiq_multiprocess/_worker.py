@@ -316,6 +316,13 @@ class MultiProcessWorker(BaseWorker):
                 "error output above. Check that compileiq-multiprocess imports cleanly in a fresh "
                 "interpreter, or set CIQ_PROCESS_MODE=fork."
             )
+        if slot.blob_id < 0:
+            self._replace(slot)
+            raise RuntimeError(
+                f"A {self.name} worker process died while loading the objective ({crash_reason(code)}). "
+                "Importing the objective's module crashes the process; import it in a plain `python -c` "
+                "to see why, or move the crashing import inside the objective."
+            )
         key = slot.task
         if key is not None:
             del busy[key]
