@@ -1,4 +1,7 @@
-"""Ctrl-C and SIGTERM in the driver: children end promptly, finished results stay, nothing is left."""
+"""Ctrl-C and SIGTERM in the driver: children end promptly, finished results stay, nothing is left.
+
+SIGKILL of the driver (nothing can run in it) is covered too: the children die with it (death
+signal, closed pipes) and the results written so far stay."""
 
 from __future__ import annotations
 
@@ -63,8 +66,11 @@ def _rows(path: Path) -> int:
         ("isolated", signal.SIGINT, 130),
         ("isolated", signal.SIGTERM, 143),
         ("async", signal.SIGINT, 130),
+        ("multiprocess", signal.SIGKILL, -9),
+        ("isolated", signal.SIGKILL, -9),
     ],
-    ids=["multiprocess-SIGINT", "multiprocess-SIGTERM", "isolated-SIGINT", "isolated-SIGTERM", "async-SIGINT"],
+    ids=["multiprocess-SIGINT", "multiprocess-SIGTERM", "isolated-SIGINT", "isolated-SIGTERM", "async-SIGINT",
+         "multiprocess-SIGKILL", "isolated-SIGKILL"],
 )
 def test_signal_in_driver_ends_everything(tmp_path: Path, worker: str, sig: signal.Signals, code: int) -> None:
     script = tmp_path / "driver.py"
