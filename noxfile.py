@@ -11,6 +11,8 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+SIBLINGS = {"compileiq-isolated": ["compileiq-multiprocess"]}
+"""Plugins that build on another plugin of this repository (installed editable with them)."""
 STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
@@ -37,7 +39,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin alone against core HEAD."""
-    install_editable(session, plugin)
+    install_editable(session, *SIBLINGS.get(plugin, []), plugin)
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs, env=STRICT)
 
 
@@ -91,3 +93,10 @@ def bench_journal(session: nox.Session) -> None:
     """Journal cost per evaluation vs none, 100k-evaluation run memory, SearchResult build time."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/journal/run.py", *session.posargs)
+
+
+@nox.session
+def bench_dispatch(session: nox.Session) -> None:
+    """Dispatch overhead of each local worker beside its raw executor; writes docs/benchmarks-dispatch.md."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/dispatch/run.py", *session.posargs)

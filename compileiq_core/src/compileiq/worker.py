@@ -45,7 +45,8 @@ class BaseWorker(ABC):
 
     Subclasses implement `run()`. Class attributes declare the worker's identity and
     capabilities: `name` (its `worker_type` string, equal to its entry-point name),
-    `plugin_api`, `respects_num_workers`, `supports_timeout` and `requires_async_objective`.
+    `plugin_api`, `respects_num_workers`, `supports_timeout`, `requires_async_objective` and
+    `isolates_crashes`.
     Heavy imports and global state (start methods, `ray.init`) belong in `setup()`.
     """
 
@@ -54,6 +55,8 @@ class BaseWorker(ABC):
     respects_num_workers: bool = False
     supports_timeout: bool = False
     requires_async_objective: ClassVar[bool] = False
+    isolates_crashes: ClassVar[bool] = False
+    """True when a candidate that kills its process (exit, signal) scores INVALID instead of ending the search."""
 
     def __init__(
         self,
@@ -129,6 +132,24 @@ class BaseWorker(ABC):
             listener(score)
 
     _score_listener: Callable[[Score], None] | None = None
+
+    def deliver(self, score: Score) -> Score:
+        """Finish a Score as it arrives: normalize it against the baseline, then `report_score` it.
+
+        Workers call this for each candidate's Score the moment it is known; a raw baseline
+        measurement passes through untouched (report the final baseline Score yourself).
+        """
+        if (
+            self.normalize
+            and isinstance(self.baseline_score, Score)
+            and not score.is_baseline
+            and score.param_id != "baseline"
+        ):
+            from compileiq.evaluation import apply_normalization
+
+            apply_normalization([score], self.baseline_score)
+        self.report_score(score)
+        return score
 
     normalize_scores = staticmethod(normalize_scores)
     invalidate_score = staticmethod(invalidate_score)

@@ -30,7 +30,7 @@ def test_one_score_per_id_with_reasons_for_every_failure() -> None:
     assert reasons["b"]["failure"] == "exception" and "x=1 does not compile" in reasons["b"]["error"]
     assert reasons["c"]["failure"] == "invalid_return" and "None (NoneType)" in reasons["c"]["error"]
     assert "'fast' (str)" in reasons["d"]["error"] and "(1.0, 2.0) (tuple)" in reasons["f"]["error"]
-    assert by_id["g"].score == "*" and "failure" not in by_id["g"].metadata_dict  # NaN is INVALID, not an error
+    assert by_id["g"].score == "*" and by_id["g"].metadata_dict["failure"] == "non_finite"  # NaN is INVALID
 
 
 def test_baseline_once_and_normalized_scores() -> None:

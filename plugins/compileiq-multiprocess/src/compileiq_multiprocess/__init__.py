@@ -2,7 +2,8 @@
 
 Importing this module starts nothing and sets no start method; the pool is created on the
 first `run()` (start method from `CIQ_PROCESS_MODE`, forkserver by default) and closed by
-`close()`.
+`close()`. `compileiq_multiprocess.processes` holds the process plumbing other local workers
+reuse.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from compileiq.evaluation import apply_normalization, evaluate, measure_baseline
+from compileiq.evaluation import evaluate, measure_baseline
 from compileiq.score import ParamArg, Score
 from compileiq.worker import BaseWorker
 
@@ -38,8 +38,5 @@ class SequentialWorker(BaseWorker):
             self.report_score(self.baseline_score)
         for params, pid in zip(params_pool, params_ids):
             score = evaluate(function, params, param_id=pid, num_objectives=num_function_returns, worker=self.name)
-            if self.normalize:
-                apply_normalization([score], self.baseline_score)
-            self.report_score(score)
-            scores.append(score)
+            scores.append(self.deliver(score))
         return scores

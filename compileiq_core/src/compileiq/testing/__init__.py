@@ -1,0 +1,42 @@
+"""compileiq.testing: the worker conformance kit (install `compileiq-core[testing]`).
+
+A worker author gets the whole worker contract checked by subclassing one class::
+
+    from compileiq.testing import WorkerConformanceSuite
+
+    class TestMyWorker(WorkerConformanceSuite):
+        __test__ = True
+        worker_type = "mine"
+
+It is also a pytest plugin, opt-in with `pytest_plugins = ["compileiq.testing"]` in a
+conftest.py, which adds the `fresh_plugin_manager` and `no_leftover_processes` fixtures. It is
+never registered automatically.
+
+This module stays light (no pytest import) because worker processes import the toy objectives
+of `compileiq.testing.objectives`; the suite and fixtures load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["WorkerConformanceSuite", "descendants", "fresh_plugin_manager", "leftover_processes",
+           "no_leftover_processes"]
+
+pytest_plugins = ["compileiq.testing._plugin"]
+
+_HOMES = {
+    "WorkerConformanceSuite": "compileiq.testing._suite",
+    "fresh_plugin_manager": "compileiq.testing._plugin",
+    "no_leftover_processes": "compileiq.testing._plugin",
+    "descendants": "compileiq.testing.processes",
+    "leftover_processes": "compileiq.testing.processes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        from importlib import import_module
+
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,148 @@
+"""`AsyncWorker`: awaits an async objective for every candidate, `num_workers` at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from compileiq.errors import ScoreValidationError
+from compileiq.evaluation import (
+    baseline_from,
+    evaluate_async,
+    exception_score,
+    score_from_return,
+)
+from compileiq.score import BASELINE_CONFIG, ParamArg, Score
+from compileiq.worker import BaseWorker
+
+__all__ = ["AsyncWorker"]
+
+
+def _is_async(function: Any) -> bool:
+    call = type(function).__call__ if not inspect.isfunction(function) else None
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+
+
+class AsyncWorker(BaseWorker):
+    """Runs an `async def` objective concurrently: at most `num_workers` candidates in flight.
+
+    `task_timeout` cancels an evaluation that takes longer (it scores INVALID). An objective that
+    blocks the loop (time.sleep, heavy CPU) cannot be interrupted; use an isolated worker then.
+    """
+
+    name = "async"
+    respects_num_workers = True
+    supports_timeout = True
+    requires_async_objective = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._runner: asyncio.Runner | None = None
+        self._lock = threading.Lock()
+
+    def setup(self) -> None:
+        """Nothing to acquire: the event loop is made on the first batch."""
+
+    def close(self) -> None:
+        """Close the worker's event loop; safe to call twice."""
+        with self._lock:
+            if self._runner is not None:
+                self._runner.close()
+                self._runner = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_runner=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        *,
+        function: Callable[..., Any],
+        params_pool: list[ParamArg],
+        params_ids: list[int | str],
+        num_function_returns: int = 1,
+        **kwargs: Any,
+    ) -> list[Score]:
+        if not _is_async(function):
+            raise TypeError(
+                f"AsyncWorker requires an async objective function (async def); got {function!r}. "
+                "Declare it with `async def`, or choose another worker_type such as 'multiprocess'."
+            )
+        limit = max(1, int(kwargs.get("num_workers") or 1))
+        batch = self._batch(function, params_pool, params_ids, num_function_returns, limit, kwargs.get("task_timeout"))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._run_here(batch)
+        # Called from inside a running loop (a notebook): run the batch on our loop in a helper thread.
+        result: list[Score] = []
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                result.extend(self._run_here(batch))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=target, name="compileiq-async-batch", daemon=True)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
+        return result
+
+    def _run_here(self, batch: Coroutine[Any, Any, list[Score]]) -> list[Score]:
+        with self._lock:
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+            runner = self._runner
+            return runner.run(batch)
+
+    async def _batch(
+        self, function: Callable[..., Any], params_pool: list[ParamArg], params_ids: list[int | str],
+        num_objectives: int, limit: int, timeout: float | None,
+    ) -> list[Score]:
+        out: list[Score] = []
+        if self.normalize and self.baseline_score is None:
+            score = await evaluate_async(function, dict(BASELINE_CONFIG), param_id="baseline",
+                                         num_objectives=num_objectives, timeout=timeout, worker=self.name)
+            self.baseline_score = baseline_from(score)
+            out.append(self.baseline_score)
+            self.report_score(self.baseline_score)
+        semaphore = asyncio.Semaphore(limit)
+        meta = json.dumps({"worker": self.name})
+
+        async def one(params: ParamArg, param_id: int | str) -> Score:
+            async with semaphore:
+                if timeout is None:  # fast path: no wait_for task, no timing, one shared metadata text
+                    try:
+                        value = await function(params)
+                    except Exception as exc:  # noqa: BLE001 - every objective error becomes INVALID
+                        return exception_score(exc, params, param_id=param_id, num_objectives=num_objectives,
+                                               worker=self.name)
+                    try:
+                        score = Score(score=value, param_id=param_id, params=params,
+                                      num_objectives=num_objectives, metadata=meta)
+                    except ScoreValidationError:
+                        score = None
+                    if score is not None and not score.failed:
+                        return score
+                    return score_from_return(value, params, param_id=param_id, num_objectives=num_objectives,
+                                             worker=self.name)
+                return await evaluate_async(function, params, param_id=param_id, num_objectives=num_objectives,
+                                            timeout=timeout, worker=self.name)
+
+        async def delivered(params: ParamArg, param_id: int | str) -> Score:
+            return self.deliver(await one(params, param_id))  # normalized and reported as it arrives
+
+        batch = list(await asyncio.gather(*(delivered(p, i) for p, i in zip(params_pool, params_ids))))
+        return out + batch

@@ -1,0 +1,57 @@
+"""The loop a pool process runs: receive a task, evaluate it, send the result back."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from compileiq.evaluation import evaluate
+from compileiq_multiprocess.processes import child_init
+
+READY = b"R"
+LOADED = b"F"
+LOAD_FAILED = b"E"
+
+
+def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None, meta: dict[str, Any]) -> None:
+    """Serve tasks until the parent closes the pipe or sends an empty message.
+
+    Messages in: `("F", objective_blob)` (answered LOADED or LOAD_FAILED + reason) and tasks,
+    the pickle of `(key, params, param_id, num_objectives)`, answered with the pickle of
+    `(key, score_value, metadata_json)`. READY is sent once at start.
+    """
+    child_init(env, cpus)
+    meta = {**meta, "pid": os.getpid()}
+    try:
+        conn.send_bytes(READY)
+        _serve(conn, meta)
+    except OSError:  # the pool closed its end (close(), or the driver died): just stop
+        pass
+    conn.close()
+
+
+def _serve(conn: Connection, meta: dict[str, Any]) -> None:
+    function: Any = None
+    dumps, loads = pickle.dumps, pickle.loads
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except EOFError:
+            break
+        if not data:
+            break
+        message = loads(data)
+        if len(message) == 2:  # ("F", objective): load it before any task's clock starts
+            try:
+                function = loads(message[1])
+            except Exception as exc:  # noqa: BLE001 - the parent raises it with context
+                conn.send_bytes(LOAD_FAILED + f"{type(exc).__name__}: {exc}".encode(errors="replace"))
+            else:
+                conn.send_bytes(LOADED)
+            continue
+        key, params, param_id, num_objectives = message
+        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta)
+        conn.send_bytes(dumps((key, score.score, score.metadata), pickle.HIGHEST_PROTOCOL))

@@ -1,0 +1,123 @@
+"""The conformance kit catches broken workers (run in a separate pytest through pytester)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+BROKEN = '''
+import subprocess, sys
+import pytest
+from compileiq.evaluation import evaluate
+from compileiq.registry import register_worker
+from compileiq.score import Score
+from compileiq.testing import WorkerConformanceSuite
+from compileiq.worker import BaseWorker
+
+
+class Good(BaseWorker):
+    name = "kit-good"
+
+    def run(self, *, function, params_pool, params_ids, num_function_returns=1, **kwargs):
+        return [evaluate(function, p, param_id=i, num_objectives=num_function_returns)
+                for p, i in zip(params_pool, params_ids)]
+
+
+class DropsOne(Good):
+    name = "kit-drops-one"
+
+    def run(self, **kwargs):
+        return super().run(**kwargs)[:-1]
+
+
+class NoCatch(Good):
+    name = "kit-no-catch"
+
+    def run(self, *, function, params_pool, params_ids, num_function_returns=1, **kwargs):
+        return [Score(score=function(p), param_id=i, params=p, num_objectives=num_function_returns)
+                for p, i in zip(params_pool, params_ids)]
+
+
+class IgnoresTimeout(Good):
+    name = "kit-ignores-timeout"
+    supports_timeout = True
+
+
+class Leaks(Good):
+    name = "kit-leaks"
+
+    def setup(self):
+        self.child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+class WrongName(Good):
+    name = "kit-something-else"
+
+
+for cls, key in [(Good, "kit-good"), (DropsOne, "kit-drops-one"), (NoCatch, "kit-no-catch"),
+                 (IgnoresTimeout, "kit-ignores-timeout"), (Leaks, "kit-leaks"), (WrongName, "kit-wrong-name")]:
+    register_worker(key, cls)
+
+
+class Base(WorkerConformanceSuite):
+    requires_entry_point = False
+    task_timeout = 0.2
+    timeout_slack = 1.0
+    leftover_grace_s = 0.3
+
+
+class TestGood(Base):
+    __test__ = True
+    worker_type = "kit-good"
+
+
+class TestDropsOne(Base):
+    __test__ = True
+    worker_type = "kit-drops-one"
+
+
+class TestNoCatch(Base):
+    __test__ = True
+    worker_type = "kit-no-catch"
+
+
+class TestIgnoresTimeout(Base):
+    __test__ = True
+    worker_type = "kit-ignores-timeout"
+
+
+class TestLeaks(Base):
+    __test__ = True
+    worker_type = "kit-leaks"
+
+
+class TestWrongName(Base):
+    __test__ = True
+    worker_type = "kit-wrong-name"
+'''
+
+
+@pytest.mark.slow
+def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_broken=BROKEN)
+    result = pytester.runpytest_subprocess(
+        "-q", "-p", "no:cacheprovider", "-k",
+        "one_score_per_id or exception_scores or test_timeout or int_ids or resolves_through or end_to_end_search",
+    )
+    outcomes = {}
+    for line in result.outlines:
+        for word in ("PASSED", "FAILED", "ERROR"):
+            if line.startswith(word + " "):
+                outcomes[line.split(" ")[1].split(" - ")[0]] = word
+    result.stdout.no_fnmatch_line("*TestGood*FAILED*")
+    assert not [k for k, v in outcomes.items() if "TestGood" in k], outcomes
+    failed = " ".join(k for k, v in outcomes.items() if v in ("FAILED", "ERROR"))
+    assert "TestDropsOne::test_one_score_per_id" in failed
+    assert "TestNoCatch::test_exception_scores_invalid" in failed
+    assert "TestIgnoresTimeout::test_timeout" in failed
+    assert "TestLeaks::test_int_ids" in failed  # the leftover-process check fails its teardown
+    assert "TestWrongName::test_resolves_through_registry" in failed
+    assert "TestGood" not in failed
+    outcome = result.parseoutcomes()
+    assert outcome.get("passed", 0) >= 5
