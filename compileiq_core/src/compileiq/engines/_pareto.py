@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["crowding_distance", "nondominated_ranks", "pareto_order"]
+__all__ = ["crowding_distance", "hypervolume_improvement_2d", "nondominated_ranks", "pareto_order"]
 
 
 def nondominated_ranks(costs: np.ndarray, needed: int | None = None) -> np.ndarray:
@@ -19,8 +19,12 @@ def nondominated_ranks(costs: np.ndarray, needed: int | None = None) -> np.ndarr
     ranks = np.full(n, n, dtype=np.int64)
     if n == 0:
         return ranks
-    le = (costs[:, None, :] <= costs[None, :, :]).all(axis=2)
-    lt = (costs[:, None, :] < costs[None, :, :]).any(axis=2)
+    le = np.ones((n, n), dtype=bool)
+    lt = np.zeros((n, n), dtype=bool)
+    for k in range(costs.shape[1]):
+        column = costs[:, k]
+        le &= column[:, None] <= column[None, :]
+        lt |= column[:, None] < column[None, :]
     dominates = le & lt  # dominates[i, j]: i dominates j
     counts = dominates.sum(axis=0)
     remaining = np.ones(n, dtype=bool)
@@ -69,3 +73,23 @@ def pareto_order(costs: np.ndarray, needed: int | None = None) -> np.ndarray:
         crowd[members] = crowding_distance(costs[members])
     # lexsort: last key is primary; ties broken by index for determinism
     return np.lexsort((np.arange(n), -crowd, ranks))
+
+
+def hypervolume_improvement_2d(front: np.ndarray, points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """For each row of `points`, the area it would add to the hypervolume of `front` (2 objectives).
+
+    The area dominated by a point `(x, y)` and not by the front is the integral, from x to the
+    reference's first coordinate, of how far the front's staircase lies above y.
+    """
+    inside = front[(front[:, 0] < reference[0]) & (front[:, 1] < reference[1])]
+    order = np.argsort(inside[:, 0], kind="stable")
+    inside = inside[order]
+    # staircase: at u in [edges[i], edges[i+1]) the front reaches down to heights[i]
+    heights = np.minimum.accumulate(inside[:, 1]) if len(inside) else np.zeros(0)
+    edges = np.concatenate([[-np.inf], inside[:, 0], [reference[0]]])
+    heights = np.concatenate([[reference[1]], heights])
+    left = np.maximum(edges[None, :-1], points[:, :1])
+    right = np.minimum(edges[None, 1:], reference[0])
+    width = np.clip(right - left, 0.0, None)
+    depth = np.clip(heights[None, :] - np.minimum(points[:, 1:2], reference[1]), 0.0, None)
+    return (width * depth).sum(axis=1)

@@ -9,6 +9,7 @@ third of the range), a choice gene takes another value, a knockable gene is swit
 from __future__ import annotations
 
 import numpy as np
+from numpy.random import Generator
 
 from compileiq.search_spaces.models import RangeParamConfig
 from compileiq.search_spaces.space import KNOCKED_OUT, SearchSpace
@@ -32,7 +33,7 @@ class Variation:
         self.crossover_probability = crossover_probability
         self.tournament_size = tournament_size
 
-    def offspring(self, parents: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    def offspring(self, parents: np.ndarray, count: int, rng: Generator) -> np.ndarray:
         """`count` children of `parents`, whose rows are ordered best first."""
         n_parents, genes = parents.shape
         picks = rng.integers(0, n_parents, size=(count, 2, self.tournament_size))
@@ -46,7 +47,7 @@ class Variation:
         self._mutate(children, second, rng)
         return children
 
-    def _mutate(self, children: np.ndarray, donors: np.ndarray, rng: np.random.Generator) -> None:
+    def _mutate(self, children: np.ndarray, donors: np.ndarray, rng: Generator) -> None:
         count, genes = children.shape
         if self.mutation_probability is None:
             # adaptive: each child draws its rate among 0.5, 1, 2 and 4 genes per child on average

@@ -10,12 +10,13 @@ Pareto rank of their optimistic predictions against the current front.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from compileiq.engines._pareto import pareto_order
+from compileiq.engines._pareto import hypervolume_improvement_2d, nondominated_ranks, pareto_order
 from compileiq.engines._surrogate import Encoder, GaussianProcess, expected_improvement, normal_scores
 from compileiq.engines._variation import Variation
 from compileiq.engines.base import Engine, Evaluation
@@ -81,9 +82,12 @@ class GeneticEngine(Engine):
         self.mutation_probability = None if mutation is None else _number("mutation_probability", mutation, 1e-9, 1)
         self.crossover_probability = _number("crossover_probability", options.get("crossover_probability", 0.9), 0, 1)
         self.tournament_size = _number("tournament_size", options.get("tournament_size", 2), 1, 64, integer=True)
-        self.parents = _number("parents", options.get("parents", self.pool_size), 1, 10**6, integer=True)
+        default_parents = self.pool_size if self.num_objectives == 1 else 2 * self.pool_size
+        self.parents = _number("parents", options.get("parents", default_parents), 1, 10**6, integer=True)
         self.screening = _number("screening", options.get("screening", 25), 1, 1000, integer=True)
         self.fresh_share = _number("fresh_share", options.get("fresh_share", 0.1), 0, 1)
+        default_diversity = 0.5 if self.num_objectives == 1 else 0.0
+        self.diversity = _number("diversity", options.get("diversity", default_diversity), 0, 10)
         self.surrogate_points = _number("surrogate_points", options.get("surrogate_points", 150), 10, 5000,
                                         integer=True)
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
@@ -94,11 +98,12 @@ class GeneticEngine(Engine):
         self._elite: list[int] = []  # archive indices of the current parents, best first
         self._fresh_since = 0  # archive index from which evaluations are new to selection
         self._prepared: int | None = None  # generation the queue below was built for
-        self._queue: list[Genome] = []
+        self._queue: deque[Genome] = deque()
         self._parents_array: np.ndarray | None = None
         self._models: list[GaussianProcess] | None = None
         self._incumbent: float = 0.0
         self._front: np.ndarray | None = None
+        self._reference: np.ndarray | None = None
         self._hints: list[tuple[int, int] | None] = [None] * self.num_objectives
 
     # -- contract -----------------------------------------------------------------------------
@@ -117,7 +122,7 @@ class GeneticEngine(Engine):
         for _ in range(_EXTRA_BATCHES):
             if len(out) == n:
                 break
-            self._queue = self._candidates(max(n - len(out), 1))
+            self._queue = deque(self._candidates(max(n - len(out), 1)))
             out += self._take(n - len(out))
         if len(out) < n:
             out += self.fresh_random(n - len(out))
@@ -138,7 +143,7 @@ class GeneticEngine(Engine):
     def _take(self, n: int) -> list[Genome]:
         out: list[Genome] = []
         while self._queue and len(out) < n:
-            genome = self._queue.pop(0)
+            genome = self._queue.popleft()
             if genome not in self.seen:
                 self.seen.add(genome)
                 out.append(genome)
@@ -160,38 +165,42 @@ class GeneticEngine(Engine):
         ranked = population[order]
         training = self._training_set(ranked, costs, ok)
         self._models = None
-        fitness = costs[:, 0].copy()
         if self.screening > 1 and self._encoder.width and len(training) >= 4:
             x = self._encoder(genomes[training])
             models = []
             for k in range(self.num_objectives):
-                y = normal_scores(costs[training, k])
+                # one objective: rank-based targets (scale-free, robust); several: standardized
+                # values, whose differences the hypervolume acquisition needs
+                target = costs[training, k]
+                y = normal_scores(target) if self.num_objectives == 1 else _standardized(target)
                 model = GaussianProcess(x, y, self._hints[k])
                 self._hints[k] = model.hint
                 models.append(model)
             self._models = models
             smoothed = np.column_stack([m.smoothed() for m in models])
             good = ok[training]
+            if len(models) == 1:
+                self._incumbent = float(smoothed[good, 0].min()) if good.any() else float(smoothed[:, 0].min())
             if self.num_objectives == 1:
                 # rank parents by the smoothed values (noise taken out) where the model knows them
                 fitness_rank = np.full(len(costs), np.inf)
                 fitness_rank[training[good]] = smoothed[good, 0]
-                self._incumbent = float(smoothed[good, 0].min()) if good.any() else float(smoothed[:, 0].min())
                 in_training = np.isin(ranked, training[good])
                 trained = ranked[in_training]
                 trained = trained[np.argsort(fitness_rank[trained], kind="stable")]
                 ranked = np.concatenate([trained, ranked[~in_training]])
-            else:
-                front_costs = smoothed[good]
-                self._front = front_costs[pareto_order(front_costs)][: max(self.parents, 1)]
-            fitness = None
-        del fitness
+            elif len(models) > 1:
+                front_costs = smoothed[good] if good.any() else smoothed
+                self._front = front_costs[pareto_order(front_costs, needed=self.parents)][: self.parents]
+                nondominated = front_costs[nondominated_ranks(front_costs, needed=1) == 0]
+                nadir, ideal = nondominated.max(axis=0), nondominated.min(axis=0)
+                self._reference = nadir + 0.1 * np.maximum(nadir - ideal, 1e-6)
         elite = [int(i) for i in ranked[ok[ranked]][: self.parents]]
         if not elite:  # nothing succeeded among the population: breed from the least bad
             elite = [int(i) for i in ranked[: self.parents]]
         self._elite = elite
         self._parents_array = genomes[elite]
-        self._queue = self._candidates(self.pool_size)
+        self._queue = deque(self._candidates(self.pool_size))
 
     def _rank(self, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Positions of `costs` rows from best to worst; failures last."""
@@ -240,10 +249,10 @@ class GeneticEngine(Engine):
             return candidates
         x = self._encoder(np.array(candidates, dtype=np.int64))
         assert self._models is not None
-        if self.num_objectives == 1:
+        if len(self._models) == 1:
             mean, std = self._models[0].predict(x)
             score = expected_improvement(mean, std, self._incumbent)
-            order = np.argsort(-score, kind="stable")
+            order = self._spread(x, score, n)
         else:
             predicted = []
             for model in self._models:
@@ -254,10 +263,51 @@ class GeneticEngine(Engine):
             merged = np.vstack([front, optimistic])
             full = pareto_order(merged, needed=len(front) + n)
             order = full[full >= len(front)] - len(front)
+            if self.num_objectives == 2 and self._reference is not None:
+                # two objectives: hypervolume improvement of the optimistic prediction; the
+                # Pareto order breaks ties among candidates that add nothing
+                score = hypervolume_improvement_2d(front, optimistic, self._reference)
+                tie_break = np.empty(len(order))
+                tie_break[order] = np.linspace(1.0, 0.0, len(order))
+                order = self._spread(x, score + 1e-9 * score.max(initial=1e-9) * tie_break, n)
         return [candidates[i] for i in order]
+
+    def _spread(self, x: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+        """Candidates by score, the first `n` picked greedily with a penalty near earlier picks.
+
+        Without it a batch would crowd around the incumbent; the penalty radius is `diversity`
+        times the surrogate's length scale.
+        """
+        order = np.argsort(-score, kind="stable")
+        if self.diversity <= 0 or n <= 1 or self._models is None:
+            return order
+        radius = self.diversity * self._models[0].length_scale
+        score = np.maximum(score, 0.0) + 1e-300
+        nearest = np.full(len(score), np.inf)
+        picked: list[int] = []
+        available = np.ones(len(score), dtype=bool)
+        for _ in range(min(n, len(score))):
+            penalized = np.where(available, score * (1.0 - np.exp(-0.5 * nearest / radius**2)), -1.0)
+            best = int(np.argmax(penalized))
+            picked.append(best)
+            available[best] = False
+            nearest = np.minimum(nearest, ((x - x[best]) ** 2).sum(axis=1))
+        rest = order[available[order]]
+        return np.concatenate([np.array(picked, dtype=np.int64), rest])
+
+
+def _standardized(values: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance; failures (inf) one deviation above the worst success."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(len(values))
+    good = values[finite]
+    spread = float(good.std()) or 1.0
+    out = np.where(finite, values, good.max() + spread)
+    return (out - good.mean()) / spread
 
 
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
-    "screening", "fresh_share", "surrogate_points",
+    "screening", "fresh_share", "surrogate_points", "diversity",
 })
