@@ -2,10 +2,11 @@
 
 Per generation it breeds many more offspring than it will evaluate (tournament selection,
 uniform crossover, typed mutation; see `_variation`), adds a few fresh draws from the initial
-distribution, and lets a Gaussian-process surrogate fitted to every score so far (see
-`_surrogate`) pick the `n` with the highest expected improvement. With several objectives the
-parents are ranked NSGA-II style (Pareto front, then crowding) and offspring are picked by
-Pareto rank of their optimistic predictions against the current front.
+distribution, and lets a Gaussian-process surrogate fitted to the scores so far (see
+`_surrogate`) pick the `n` with the highest expected improvement, spread out by a penalty
+near earlier picks. With several objectives the parents are ranked NSGA-II style (Pareto
+front, then crowding) and offspring are picked by the hypervolume their optimistic
+predictions would add to the current front (two objectives) or by Pareto rank (more).
 """
 
 from __future__ import annotations
@@ -46,11 +47,17 @@ class GeneticEngine(Engine):
 
     Generation 0 is drawn from the initial distribution (knockout priors, seeded windows).
     Later generations breed offspring from the best `parents` configurations, screen them with
-    a Gaussian-process surrogate and evaluate the most promising. Failed evaluations rank
-    worst. Noise: the surrogate's noise level is fitted (leave-one-out), and parents and the
-    incumbent are ranked by its smoothed values, so one lucky measurement stops dominating as
-    soon as its neighbours disagree with it. Randomness comes only from `self.rng`, so the
-    same seed and the same scores give the same candidates.
+    a Gaussian-process surrogate and evaluate the most promising (expected improvement; with
+    two objectives, hypervolume improvement; with more, Pareto rank). Failed evaluations rank
+    worst, in selection and in the surrogate, which so learns to avoid them. Refills within a
+    generation come from the same screened offspring; when those run out of unseen genomes,
+    from fresh draws. A configuration is never proposed twice.
+
+    Noise: the surrogate's noise level is fitted (leave-one-out), and with one objective the
+    parents and the incumbent are ranked by its smoothed values, so one lucky measurement
+    stops dominating as soon as its neighbours disagree with it. Randomness comes only from
+    `self.rng` (numpy generators are seeded from it), so the same seed and the same scores
+    give the same candidates.
 
     Options (`EngineConfig("genetic", {...})`):
         seed: the seed of every random choice (default: drawn from the OS).
@@ -59,12 +66,16 @@ class GeneticEngine(Engine):
         crossover_probability: probability that a child mixes two parents (uniform crossover);
             default 0.9.
         tournament_size: parents compared per tournament; default 2.
-        parents: how many of the best configurations breed; default `pool_size`.
-            `survivor_count` (upstream amber's name) is accepted as an alias.
+        parents: how many of the best configurations breed; default `pool_size` (twice that
+            with several objectives, to hold a spread of the front). `survivor_count`
+            (upstream amber's name) is accepted as an alias.
         screening: offspring bred per evaluation and screened by the surrogate (default 25, at
             most 4000 per generation); 1 turns the surrogate off (a plain GA).
         fresh_share: share of screened candidates drawn fresh from the initial distribution
             (default 0.1), which keeps some global exploration.
+        diversity: radius, in surrogate length scales, of the penalty that keeps one batch
+            from crowding around the incumbent (default 0.5 with one objective, 0 with
+            several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
             two thirds and the most recent third); bounds the engine's time per generation.
     """
