@@ -271,3 +271,14 @@ def test_pool_1000_generation_is_fast_enough() -> None:
     per_eval = (time.process_time() - start) / 2000
     assert per_eval < 0.01  # generous here (shared CI); the benchmark measures the real figure
     assert math.isfinite(per_eval)
+
+
+def test_three_objectives_run_and_improve() -> None:
+    def three(config: dict) -> list[float]:
+        x, y = config["x"], config["y"]
+        return [x**2 + y, (x - 10) ** 2 + y, abs(x - 5) + y]
+
+    df = run(three, XY_SPACE, generations=4, pool=12, num_objectives=3).df_results
+    assert len({frozen(p) for p in df["params"]}) == len(df) == 48
+    late = df[df.generation >= 2]["params"]
+    assert late.map(lambda p: p["y"] == 1 and -2 <= p["x"] <= 12).mean() >= 0.35  # random: about 0.12
