@@ -220,7 +220,7 @@ class GeneticEngine(Engine):
         if self.num_objectives == 1:
             good = good[np.argsort(costs[good, 0], kind="stable")]
         else:
-            good = good[pareto_order(costs[good])]
+            good = good[pareto_order(costs[good], needed=self.parents)]
         return np.concatenate([good, bad])
 
     def _training_set(self, ranked: np.ndarray, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -271,17 +271,25 @@ class GeneticEngine(Engine):
                 predicted.append(mean - 0.5 * std)
             optimistic = np.column_stack(predicted)
             front = self._front if self._front is not None else np.zeros((0, self.num_objectives))
-            merged = np.vstack([front, optimistic])
-            full = pareto_order(merged, needed=len(front) + n)
-            order = full[full >= len(front)] - len(front)
             if self.num_objectives == 2 and self._reference is not None:
-                # two objectives: hypervolume improvement of the optimistic prediction; the
-                # Pareto order breaks ties among candidates that add nothing
+                # two objectives: hypervolume improvement of the optimistic prediction; when
+                # fewer than n candidates add anything, the Pareto order ranks the others
                 score = hypervolume_improvement_2d(front, optimistic, self._reference)
-                tie_break = np.empty(len(order))
-                tie_break[order] = np.linspace(1.0, 0.0, len(order))
-                order = self._spread(x, score + 1e-9 * score.max(initial=1e-9) * tie_break, n)
+                if np.count_nonzero(score > 0) < n:
+                    order = self._pareto_candidates(front, optimistic, n)
+                    tie_break = np.empty(len(order))
+                    tie_break[order] = np.linspace(1.0, 0.0, len(order))
+                    score = score + 1e-9 * score.max(initial=1e-9) * tie_break
+                order = self._spread(x, score, n)
+            else:
+                order = self._pareto_candidates(front, optimistic, n)
         return [candidates[i] for i in order]
+
+    @staticmethod
+    def _pareto_candidates(front: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
+        """Candidate positions by Pareto rank (then crowding) among the front and themselves."""
+        full = pareto_order(np.vstack([front, predicted]), needed=len(front) + n)
+        return full[full >= len(front)] - len(front)
 
     def _spread(self, x: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
         """Candidates by score, the first `n` picked greedily with a penalty near earlier picks.
