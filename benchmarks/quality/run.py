@@ -366,8 +366,6 @@ def main() -> None:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     notes: list[str] = []
-    if args.upstream_python is None:
-        notes += ["Upstream CompileIQ 1.1.0 was not run: no `--upstream-python` was given.", ""]
     only = {k for k in args.only.split(",") if k}
     if not args.report_only:
         jobs = []
@@ -389,6 +387,9 @@ def main() -> None:
     if not args.report_only and not args.skip_pool_1000:
         timings_path.write_text(json.dumps(time_pool_1000(args)))
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    if not any(results.glob("upstream-*.jsonl")):
+        notes += ["Upstream CompileIQ 1.1.0 was not run (no `--upstream-python`, or it could not be "
+                  "installed): its rows say so.", ""]
     text = report(args, timings, notes)
     commentary = HERE / "commentary.md"
     if commentary.exists():
