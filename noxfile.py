@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nox
@@ -100,3 +101,29 @@ def bench_dispatch(session: nox.Session) -> None:
     """Dispatch overhead of each local worker beside its raw executor; writes docs/benchmarks-dispatch.md."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/dispatch/run.py", *session.posargs)
+
+
+@nox.session
+def bench_quality(session: nox.Session) -> None:
+    """Search quality of the genetic engine against upstream CompileIQ 1.1, Optuna and random.
+
+    Ours, random and Optuna share this session's venv; upstream `compileiq==1.1.0` uses the
+    same import name, so it gets a venv of its own next to it. Writes docs/benchmarks.md and
+    docs/img/quality_*.png (about 15-20 minutes on 2 cores). Extra arguments go to run.py,
+    e.g. `nox -s bench_quality -- --report-only`.
+    """
+    install_editable(session, extras="")
+    session.install("optuna", "matplotlib")
+    upstream = Path(session.virtualenv.location).parent / "bench_quality_upstream"
+    python = upstream / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    args = []
+    if "--report-only" not in session.posargs:
+        if not python.exists():
+            session.run(sys.executable, "-m", "venv", str(upstream), external=True)
+        try:
+            session.run(str(python), "-m", "pip", "install", "-q", "compileiq==1.1.0", external=True)
+            args += ["--upstream-python", str(python)]
+        except nox.command.CommandFailed:
+            session.warn("compileiq==1.1.0 could not be installed; upstream is left out of the report.")
+    session.run("python", "benchmarks/quality/run.py", *args, *session.posargs,
+                env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})

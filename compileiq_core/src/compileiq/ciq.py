@@ -31,7 +31,7 @@ __all__ = [
 
 SearchSpaceInput = Union[dict, Path, str, Any, list]
 SearchConfigInput = Union[SearchConfiguration, dict, Path, str]
-DEFAULT_ENGINE = "random"
+DEFAULT_ENGINE = "genetic"
 _FIELDS = (
     "objective_function", "search_space", "search_config", "worker_type", "tracker_config", "debug",
     "cache_folder", "dump_results", "disable_progress_bar", "exit_on_failure", "engine",

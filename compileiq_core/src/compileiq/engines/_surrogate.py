@@ -1,0 +1,160 @@
+"""A small Gaussian-process surrogate that screens offspring before they are evaluated.
+
+Genomes are encoded as features in [0, 1]: a range gene as its grid position over the grid
+length, a choice as a one-hot block (scaled so that any change is distance 1), a knockable gene
+as an extra presence bit. Costs are replaced by normal scores of their ranks, so the model is
+indifferent to the scale of the objective and failures simply rank worst. The kernel is
+Matern 5/2 with one length scale; length scale and noise level are picked by leave-one-out
+likelihood among a few neighbours of the previous choice, which is what makes the model
+absorb noisy measurements instead of chasing a lucky one.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+
+from compileiq.search_spaces.models import ChoiceParamConfig, RangeParamConfig
+from compileiq.search_spaces.space import KNOCKED_OUT, SearchSpace
+
+__all__ = ["Encoder", "GaussianProcess", "expected_improvement", "normal_scores"]
+
+_SQRT5 = math.sqrt(5.0)
+_LENGTH_SCALES = (0.08, 0.12, 0.18, 0.27, 0.4, 0.6, 0.9, 1.35, 2.0)
+_NOISES = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
+
+
+class Encoder:
+    """Turns an (n, genes) int array of genomes into an (n, features) float array."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self._columns: list[tuple[int, str, int]] = []  # (gene, kind, size)
+        width = 0
+        for index, param in enumerate(space.params):
+            cfg = param.config
+            if param.knockable:
+                self._columns.append((index, "presence", 1))
+                width += 1
+            if param.size <= 1:
+                continue
+            if isinstance(cfg, RangeParamConfig):
+                self._columns.append((index, "range", param.size))
+                width += 1
+            elif isinstance(cfg, ChoiceParamConfig):
+                self._columns.append((index, "choice", param.size))
+                width += 1 if param.size == 2 else param.size
+        self.width = width
+
+    def __call__(self, genomes: np.ndarray) -> np.ndarray:
+        out = np.zeros((genomes.shape[0], self.width))
+        col = 0
+        for gene, kind, size in self._columns:
+            values = genomes[:, gene]
+            present = values != KNOCKED_OUT
+            if kind == "presence":
+                out[:, col] = present
+                col += 1
+            elif kind == "range":
+                out[:, col] = np.where(present, values / (size - 1), 0.5)
+                col += 1
+            elif size == 2:
+                out[:, col] = np.where(present, values, 0.5)
+                col += 1
+            else:
+                rows = np.flatnonzero(present)
+                out[rows, col + values[rows]] = math.sqrt(0.5)
+                col += size
+        return out
+
+
+_NORMAL = NormalDist()
+
+
+def normal_scores(costs: np.ndarray) -> np.ndarray:
+    """Normal quantiles of the (average) ranks of `costs`: lower cost, lower score."""
+    n = costs.shape[0]
+    order = np.argsort(costs, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n, dtype=float)
+    sorted_costs = costs[order]
+    # average ranks over ties so equal costs get equal scores
+    start = 0
+    for end in range(1, n + 1):
+        if end == n or sorted_costs[end] != sorted_costs[start]:
+            if end - start > 1:
+                ranks[order[start:end]] = (start + end - 1) / 2.0
+            start = end
+    quantiles = (ranks + 0.5) / n
+    return np.array([_NORMAL.inv_cdf(q) for q in quantiles])
+
+
+def _matern(sq_dist: np.ndarray, length_scale: float) -> np.ndarray:
+    r = np.sqrt(np.maximum(sq_dist, 0.0)) / length_scale
+    return (1.0 + _SQRT5 * r + (5.0 / 3.0) * r * r) * np.exp(-_SQRT5 * r)
+
+
+def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+
+
+class GaussianProcess:
+    """Zero-mean GP on standardized targets; hyper-parameters by leave-one-out likelihood.
+
+    `hint` is the (length-scale index, noise index) picked last time: only it and its
+    neighbours are tried, so a refit costs a handful of matrix inversions.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, hint: tuple[int, int] | None = None) -> None:
+        self.x = x
+        self.y = y
+        dims = max(x.shape[1], 1)
+        scale = math.sqrt(dims)
+        sq = _sq_dist(x, x)
+        if hint is None:
+            trials = [(li, ni) for li in range(0, len(_LENGTH_SCALES), 2) for ni in (1, 3)]
+        else:
+            li, ni = hint
+            trials = [(li, ni), (li - 1, ni), (li + 1, ni), (li, ni - 1), (li, ni + 1)]
+            trials = [(a, b) for a, b in trials if 0 <= a < len(_LENGTH_SCALES) and 0 <= b < len(_NOISES)]
+        best: tuple[float, int, int, np.ndarray] | None = None
+        eye = np.eye(len(y))
+        for li, ni in trials:
+            kernel = _matern(sq, _LENGTH_SCALES[li] * scale) + _NOISES[ni] * eye
+            try:
+                inverse = np.linalg.inv(kernel)
+            except np.linalg.LinAlgError:
+                continue
+            diag = np.clip(np.diag(inverse), 1e-12, None)
+            alpha = inverse @ y
+            loo = -0.5 * float(np.sum(-np.log(diag) + alpha * alpha / diag))
+            if best is None or loo > best[0]:
+                best = (loo, li, ni, inverse)
+        if best is None:  # pragma: no cover - numerically hopeless data
+            best = (0.0, 0, len(_NOISES) - 1, np.eye(len(y)) / (1.0 + _NOISES[-1]))
+        _, li, ni, inverse = best
+        self.hint = (li, ni)
+        self.length_scale = _LENGTH_SCALES[li] * scale
+        self.noise = _NOISES[ni]
+        self._inverse = inverse
+        self._alpha = inverse @ y
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation (of the latent function) at rows of `x`."""
+        k = _matern(_sq_dist(x, self.x), self.length_scale)
+        mean = k @ self._alpha
+        var = 1.0 - np.einsum("ij,ij->i", k @ self._inverse, k)
+        return mean, np.sqrt(np.clip(var, 1e-12, None))
+
+    def smoothed(self) -> np.ndarray:
+        """Posterior mean at the training points: measured values with the noise taken out."""
+        return self.y - self.noise * self._alpha
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """EI for minimization, with a tanh approximation of the normal CDF (vectorized)."""
+    z = (best - mean) / std
+    cdf = 0.5 * (1.0 + np.tanh(0.7978845608 * (z + 0.044715 * z**3)))
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return (best - mean) * cdf + std * pdf

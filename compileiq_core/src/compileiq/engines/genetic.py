@@ -1,0 +1,332 @@
+"""The `genetic` engine (alias `amber`): a surrogate-screened genetic algorithm.
+
+Per generation it breeds many more offspring than it will evaluate (tournament selection,
+uniform crossover, typed mutation; see `_variation`), adds a few fresh draws from the initial
+distribution, and lets a Gaussian-process surrogate fitted to the scores so far (see
+`_surrogate`) pick the `n` with the highest expected improvement, spread out by a penalty
+near earlier picks. With several objectives the parents are ranked NSGA-II style (Pareto
+front, then crowding) and offspring are picked by the hypervolume their optimistic
+predictions would add to the current front (two objectives) or by Pareto rank (more).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from compileiq.engines._pareto import hypervolume_improvement_2d, nondominated_ranks, pareto_order
+from compileiq.engines._surrogate import Encoder, GaussianProcess, expected_improvement, normal_scores
+from compileiq.engines._variation import Variation
+from compileiq.engines.base import Engine, Evaluation
+from compileiq.errors import SearchSpaceExhaustedError
+from compileiq.search_spaces.space import Genome, SearchSpace
+
+__all__ = ["GeneticEngine"]
+
+_MAX_CANDIDATES = 4000
+_EXTRA_BATCHES = 3
+
+
+def _number(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> Any:
+    kind = "an int" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise TypeError(
+            f"genetic engine option {name}={value!r} ({type(value).__name__}) is not {kind}; "
+            f"pass {kind} in [{low}, {high}]."
+        )
+    if not low <= value <= high:
+        raise ValueError(f"genetic engine option {name}={value!r} is out of range; pass {kind} in [{low}, {high}].")
+    return int(value) if integer else float(value)
+
+
+class GeneticEngine(Engine):
+    """Surrogate-screened genetic algorithm; Pareto ranking and crowding for several objectives.
+
+    Generation 0 is drawn from the initial distribution (knockout priors, seeded windows).
+    Later generations breed offspring from the best `parents` configurations, screen them with
+    a Gaussian-process surrogate and evaluate the most promising (expected improvement; with
+    two objectives, hypervolume improvement; with more, Pareto rank). Failed evaluations rank
+    worst, in selection and in the surrogate, which so learns to avoid them. Refills within a
+    generation come from the same screened offspring; when those run out of unseen genomes,
+    from fresh draws. A configuration is never proposed twice.
+
+    Noise: the surrogate's noise level is fitted (leave-one-out), and with one objective the
+    parents and the incumbent are ranked by its smoothed values, so one lucky measurement
+    stops dominating as soon as its neighbours disagree with it. Randomness comes only from
+    `self.rng` (numpy generators are seeded from it), so the same seed and the same scores
+    give the same candidates.
+
+    Options (`EngineConfig("genetic", {...})`):
+        seed: the seed of every random choice (default: drawn from the OS).
+        mutation_probability: per-gene mutation probability in (0, 1]; default None, adaptive:
+            each child draws its rate among 0.5, 1, 2 or 4 mutated genes on average.
+        crossover_probability: probability that a child mixes two parents (uniform crossover);
+            default 0.9.
+        tournament_size: parents compared per tournament; default 2.
+        parents: how many of the best configurations breed; default `pool_size` (twice that
+            with several objectives, to hold a spread of the front). `survivor_count`
+            (upstream amber's name) is accepted as an alias.
+        screening: offspring bred per evaluation and screened by the surrogate (default 25, at
+            most 4000 per generation); 1 turns the surrogate off (a plain GA).
+        fresh_share: share of screened candidates drawn fresh from the initial distribution
+            (default 0.1), which keeps some global exploration.
+        diversity: radius, in surrogate length scales, of the penalty that keeps one batch
+            from crowding around the incumbent (default 0.5 with one objective, 0 with
+            several, where the hypervolume acquisition spreads the batch by itself).
+        surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
+            two thirds and the most recent third); bounds the engine's time per generation.
+    """
+
+    name = "genetic"
+
+    def __init__(self, space: SearchSpace, **kwargs: Any) -> None:
+        options = {key: kwargs.pop(key) for key in list(kwargs) if key in _OPTION_NAMES}
+        if "survivor_count" in options:
+            if "parents" in options:
+                raise TypeError("genetic engine: pass either parents or survivor_count (its alias), not both.")
+            options["parents"] = options.pop("survivor_count")
+        super().__init__(space, **kwargs)
+        mutation = options.get("mutation_probability")
+        self.mutation_probability = None if mutation is None else _number("mutation_probability", mutation, 1e-9, 1)
+        self.crossover_probability = _number("crossover_probability", options.get("crossover_probability", 0.9), 0, 1)
+        self.tournament_size = _number("tournament_size", options.get("tournament_size", 2), 1, 64, integer=True)
+        default_parents = self.pool_size if self.num_objectives == 1 else 2 * self.pool_size
+        self.parents = _number("parents", options.get("parents", default_parents), 1, 10**6, integer=True)
+        self.screening = _number("screening", options.get("screening", 25), 1, 1000, integer=True)
+        self.fresh_share = _number("fresh_share", options.get("fresh_share", 0.1), 0, 1)
+        default_diversity = 0.5 if self.num_objectives == 1 else 0.0
+        self.diversity = _number("diversity", options.get("diversity", default_diversity), 0, 10)
+        self.surrogate_points = _number("surrogate_points", options.get("surrogate_points", 150), 10, 5000,
+                                        integer=True)
+        self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
+                                    self.tournament_size)
+        self._encoder = Encoder(space)
+        self._genomes: list[Genome] = []
+        self._costs: list[tuple[float, ...] | None] = []
+        self._elite: list[int] = []  # archive indices of the current parents, best first
+        self._fresh_since = 0  # archive index from which evaluations are new to selection
+        self._prepared: int | None = None  # generation the queue below was built for
+        self._queue: deque[Genome] = deque()
+        self._parents_array: np.ndarray | None = None
+        self._models: list[GaussianProcess] | None = None
+        self._incumbent: float = 0.0
+        self._front: np.ndarray | None = None
+        self._reference: np.ndarray | None = None
+        self._hints: list[tuple[int, int] | None] = [None] * self.num_objectives
+
+    # -- contract -----------------------------------------------------------------------------
+
+    def ask(self, n: int, generation: int) -> list[Genome]:
+        if n > self.remaining():
+            raise SearchSpaceExhaustedError(
+                f"only {self.remaining()} unseen configuration(s) remain in a space of "
+                f"{self.space.cardinality}, {n} asked."
+            )
+        if generation == 0 or not any(c is not None for c in self._costs):
+            return self.fresh_random(n)
+        if self._prepared != generation:
+            self._prepare(generation)
+        out = self._take(n)
+        for _ in range(_EXTRA_BATCHES):
+            if len(out) == n:
+                break
+            self._queue = deque(self._candidates(max(n - len(out), 1)))
+            out += self._take(n - len(out))
+        if len(out) < n:
+            out += self.fresh_random(n - len(out))
+        return out
+
+    def tell(self, evaluations: Sequence[Evaluation]) -> None:
+        for evaluation in evaluations:
+            costs = evaluation.costs
+            if costs is not None:
+                costs = tuple(float(c) for c in costs)
+                if len(costs) != self.num_objectives or not all(np.isfinite(costs)):
+                    costs = None  # a wrong arity or NaN can only be treated as a failure
+            self._genomes.append(tuple(evaluation.genome))
+            self._costs.append(costs)
+
+    # -- one generation -----------------------------------------------------------------------
+
+    def _take(self, n: int) -> list[Genome]:
+        out: list[Genome] = []
+        while self._queue and len(out) < n:
+            genome = self._queue.popleft()
+            if genome not in self.seen:
+                self.seen.add(genome)
+                out.append(genome)
+        return out
+
+    def _prepare(self, generation: int) -> None:
+        """Rank the population, pick parents, fit the surrogate and fill the candidate queue."""
+        self._prepared = generation
+        genomes = np.array(self._genomes, dtype=np.int64).reshape(len(self._genomes), len(self.space.params))
+        ok = np.array([c is not None for c in self._costs])
+        costs = np.full((len(self._costs), self.num_objectives), np.inf)
+        if ok.any():
+            costs[ok] = np.array([c for c in self._costs if c is not None])
+        # the population: previous parents plus everything evaluated since
+        population = np.array(sorted(set(self._elite) | set(range(self._fresh_since, len(self._costs)))),
+                              dtype=np.int64)
+        self._fresh_since = len(self._costs)
+        order = self._rank(costs[population], ok[population])
+        ranked = population[order]
+        training = self._training_set(ranked, costs, ok)
+        self._models = None
+        if self.screening > 1 and self._encoder.width and len(training) >= 4:
+            x = self._encoder(genomes[training])
+            models = []
+            for k in range(self.num_objectives):
+                # one objective: rank-based targets (scale-free, robust); several: standardized
+                # values, whose differences the hypervolume acquisition needs
+                target = costs[training, k]
+                y = normal_scores(target) if self.num_objectives == 1 else _standardized(target)
+                model = GaussianProcess(x, y, self._hints[k])
+                self._hints[k] = model.hint
+                models.append(model)
+            self._models = models
+            smoothed = np.column_stack([m.smoothed() for m in models])
+            good = ok[training]
+            if len(models) == 1:
+                self._incumbent = float(smoothed[good, 0].min()) if good.any() else float(smoothed[:, 0].min())
+            if self.num_objectives == 1:
+                # rank parents by the smoothed values (noise taken out) where the model knows them
+                fitness_rank = np.full(len(costs), np.inf)
+                fitness_rank[training[good]] = smoothed[good, 0]
+                in_training = np.isin(ranked, training[good])
+                trained = ranked[in_training]
+                trained = trained[np.argsort(fitness_rank[trained], kind="stable")]
+                ranked = np.concatenate([trained, ranked[~in_training]])
+            elif len(models) > 1:
+                front_costs = smoothed[good] if good.any() else smoothed
+                self._front = front_costs[pareto_order(front_costs, needed=self.parents)][: self.parents]
+                nondominated = front_costs[nondominated_ranks(front_costs, needed=1) == 0]
+                nadir, ideal = nondominated.max(axis=0), nondominated.min(axis=0)
+                self._reference = nadir + 0.1 * np.maximum(nadir - ideal, 1e-6)
+        elite = [int(i) for i in ranked[ok[ranked]][: self.parents]]
+        if not elite:  # nothing succeeded among the population: breed from the least bad
+            elite = [int(i) for i in ranked[: self.parents]]
+        self._elite = elite
+        self._parents_array = genomes[elite]
+        self._queue = deque(self._candidates(self.pool_size))
+
+    def _rank(self, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Positions of `costs` rows from best to worst; failures last."""
+        good = np.flatnonzero(ok)
+        bad = np.flatnonzero(~ok)
+        if self.num_objectives == 1:
+            good = good[np.argsort(costs[good, 0], kind="stable")]
+        else:
+            good = good[pareto_order(costs[good], needed=self.parents)]
+        return np.concatenate([good, bad])
+
+    def _training_set(self, ranked: np.ndarray, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Archive indices for the surrogate: the best two thirds, then the most recent others."""
+        limit = self.surrogate_points
+        total = len(costs)
+        if total <= limit:
+            return np.arange(total)
+        if self.num_objectives == 1:
+            best = np.argsort(costs[:, 0], kind="stable")[: (2 * limit) // 3]
+        else:
+            best = ranked[: (2 * limit) // 3]
+        taken = np.zeros(total, dtype=bool)
+        taken[best] = True
+        recent = np.flatnonzero(~taken)[-(limit - len(best)):]
+        return np.sort(np.concatenate([best, recent]))
+
+    def _candidates(self, n: int) -> list[Genome]:
+        """Unseen candidates for `n` evaluations, most promising first."""
+        assert self._parents_array is not None
+        rng = np.random.default_rng(self.rng.getrandbits(64))
+        screened = self._models is not None
+        total = min(max(n * self.screening, n), max(_MAX_CANDIDATES, 2 * n)) if screened else n * 2
+        fresh = int(round(total * self.fresh_share)) if screened else 0
+        children = self._variation.offspring(self._parents_array, total - fresh, rng)
+        rows: dict[Genome, None] = {}
+        for row in children.tolist():
+            genome = tuple(row)
+            if genome not in self.seen:
+                rows[genome] = None
+        for _ in range(fresh):
+            genome = self.space.sample_genome(self.rng, self.seed_threshold)
+            if genome not in self.seen:
+                rows[genome] = None
+        candidates = list(rows)
+        if not screened or not candidates:
+            return candidates
+        x = self._encoder(np.array(candidates, dtype=np.int64))
+        assert self._models is not None
+        if len(self._models) == 1:
+            mean, std = self._models[0].predict(x)
+            score = expected_improvement(mean, std, self._incumbent)
+            order = self._spread(x, score, n)
+        else:
+            predicted = []
+            for model in self._models:
+                mean, std = model.predict(x)
+                predicted.append(mean - 0.5 * std)
+            optimistic = np.column_stack(predicted)
+            front = self._front if self._front is not None else np.zeros((0, self.num_objectives))
+            if self.num_objectives == 2 and self._reference is not None:
+                # two objectives: hypervolume improvement of the optimistic prediction; when
+                # fewer than n candidates add anything, the Pareto order ranks the others
+                score = hypervolume_improvement_2d(front, optimistic, self._reference)
+                if np.count_nonzero(score > 0) < n:
+                    order = self._pareto_candidates(front, optimistic, n)
+                    tie_break = np.empty(len(order))
+                    tie_break[order] = np.linspace(1.0, 0.0, len(order))
+                    score = score + 1e-9 * score.max(initial=1e-9) * tie_break
+                order = self._spread(x, score, n)
+            else:
+                order = self._pareto_candidates(front, optimistic, n)
+        return [candidates[i] for i in order]
+
+    @staticmethod
+    def _pareto_candidates(front: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
+        """Candidate positions by Pareto rank (then crowding) among the front and themselves."""
+        full = pareto_order(np.vstack([front, predicted]), needed=len(front) + n)
+        return full[full >= len(front)] - len(front)
+
+    def _spread(self, x: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
+        """Candidates by score, the first `n` picked greedily with a penalty near earlier picks.
+
+        Without it a batch would crowd around the incumbent; the penalty radius is `diversity`
+        times the surrogate's length scale.
+        """
+        order = np.argsort(-score, kind="stable")
+        if self.diversity <= 0 or n <= 1 or self._models is None:
+            return order
+        radius = self.diversity * self._models[0].length_scale
+        score = np.maximum(score, 0.0) + 1e-300
+        nearest = np.full(len(score), np.inf)
+        picked: list[int] = []
+        available = np.ones(len(score), dtype=bool)
+        for _ in range(min(n, len(score))):
+            penalized = np.where(available, score * (1.0 - np.exp(-0.5 * nearest / radius**2)), -1.0)
+            best = int(np.argmax(penalized))
+            picked.append(best)
+            available[best] = False
+            nearest = np.minimum(nearest, ((x - x[best]) ** 2).sum(axis=1))
+        rest = order[available[order]]
+        return np.concatenate([np.array(picked, dtype=np.int64), rest])
+
+
+def _standardized(values: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance; failures (inf) one deviation above the worst success."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return np.zeros(len(values))
+    good = values[finite]
+    spread = float(good.std()) or 1.0
+    out = np.where(finite, values, good.max() + spread)
+    return (out - good.mean()) / spread
+
+
+_OPTION_NAMES = frozenset({
+    "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
+    "screening", "fresh_share", "surrogate_points", "diversity",
+})
