@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent(
     if mode == "fresh":
         search = Search(objective_function=objective, search_space=SPACE,
                         search_config=SearchConfiguration(generations=6, pool_size=8),
-                        worker_type="sequential", engine=EngineConfig("random", {"seed": int(sys.argv[4])}),
+                        worker_type="sequential", engine=EngineConfig(sys.argv[5], {"seed": int(sys.argv[4])}),
                         cache_folder=base, exit_on_failure=False, disable_progress_bar=True)
         print(search.cache_folder, flush=True)
     else:
@@ -97,14 +97,15 @@ def _last_batch_half_scored(folder: Path) -> bool:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["random", "genetic"])
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Path, engine: str) -> None:
     script = tmp_path / "driver.py"
     script.write_text(SCRIPT)
     rng = random.Random(20261129)
     seed = 11
     reference = tmp_path / "reference"
     reference.mkdir()
-    assert not _session(script, [str(reference), "fresh", str(seed)], tmp_path / "ref.log", None)
+    assert not _session(script, [str(reference), "fresh", str(seed), engine], tmp_path / "ref.log", None)
     ref_asks, ref_scores = _journal(_run_folder(reference))
     total = len(ref_scores)
     assert total > 48  # failures forced refill batches
@@ -114,7 +115,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
         base = tmp_path / f"run{run}"
         base.mkdir()
         sessions: list[tuple[list[tuple[int, int]], bool]] = []
-        args = [str(base), "fresh", str(seed)]
+        args = [str(base), "fresh", str(seed), engine]
         for attempt in range(8):
             log = tmp_path / f"run{run}-{attempt}.log"
             kill_after = rng.randint(1, 25) if attempt < 4 else None
