@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--pool-size", type=int, default=12)
     parser.add_argument("--workers", type=int, default=1, help="parallel builds (1 keeps timings clean)")
     parser.add_argument("--worker-type", default="isolated")
-    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--size", type=int, default=256, help="grid side of the stencil")
     args = parser.parse_args()
 
     compiler = find_compiler()
@@ -63,6 +63,12 @@ def main() -> int:
     times = remeasure({"best": best["params"], "-O2": {}, "-O3": {"opt": "-O3"}}, workload)
     print(f"re-measured: best {times['best']:.2f} ms, -O2 {times['-O2']:.2f} ms, -O3 {times['-O3']:.2f} ms")
     print(f"speed-up over -O2: {times['-O2'] / times['best']:.2f}x; over -O3: {times['-O3'] / times['best']:.2f}x")
+    try:
+        from compileiq.report import write_report
+
+        print("report:", write_report(search.cache_folder))
+    except ImportError as exc:  # matplotlib is the optional [report] extra
+        print(f"no report ({exc}); pip install 'compileiq-core[report]' to get one")
     return 0
 
 

@@ -103,6 +103,7 @@ class Driver:
         self.engine = search._new_engine(seed)
         self.replay = _Replay(journal) if resume else None
         self._result_cache: SearchResult | None = None
+        self._refill_warned = False
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -188,9 +189,11 @@ class Driver:
                         stacklevel=4,
                     )
                     break
-                if not self._replaying:
+                if not self._replaying and not self._refill_warned:
+                    self._refill_warned = True
                     warnings.warn(
-                        f"{needed} failed evaluation(s) left unfilled positions in the current generation.",
+                        f"{needed} failed evaluation(s) left unfilled positions in the current generation. "
+                        "The engine refills them within the generation; later refills are not warned about.",
                         UserWarning,
                         stacklevel=4,
                     )
