@@ -7,6 +7,7 @@ worker connects (in `setup()` or the first `run()`), never when this module is i
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import sys
@@ -362,7 +363,9 @@ class _Dispatch:
             value = self._failure(handle, value, pending)
             if isinstance(value, _Retry):
                 return value
-        pending.pop(handle, None)
+        job = pending.pop(handle, None)
+        if job is not None and job.attempts and isinstance(value, Score):
+            value.metadata = json.dumps({**value.metadata_dict, "rescheduled": job.attempts}, default=str)
         return value
 
     def _failure(self, handle: Any, exc: BaseException, pending: dict[Any, _Job]) -> Score | _Retry:
