@@ -11,7 +11,7 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
-STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def install_editable(session: nox.Session, *plugins: str, extras: str = "testing") -> None:
@@ -59,3 +59,11 @@ def bench_import(session: nox.Session) -> None:
     """Import time and memory of compileiq against bare Python."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/import_cost/run.py", *session.posargs)
+
+
+@nox.session
+def bench_ray(session: nox.Session) -> None:
+    """RayWorker against raw Ray tasks on a local loopback Ray; writes docs/benchmarks-ray.md."""
+    install_editable(session, "compileiq-ray", extras="")
+    session.run("python", "benchmarks/dispatch/ray_bench.py", *session.posargs,
+                env={**STRICT, "RAY_USAGE_STATS_ENABLED": "0"})

@@ -6,13 +6,12 @@ change it, so they come last.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import NODE_ARGS, assert_loopback_only, descendants, wait_gone, worker_nodes
+from conftest import NODE_ARGS, assert_loopback_only, descendants, listening_addresses, wait_gone, worker_nodes
 from ray_objectives import faulty, where
 
 from compileiq.score import Score
@@ -204,4 +203,20 @@ def test_node_leaving_mid_search_loses_no_finished_result(cluster) -> None:
     assert len(ok) >= len(pool) - 1, [s.metadata_dict for s in scores if s.failed]
     moved = [s for s in scores if s.metadata_dict.get("rescheduled")]
     assert moved and all(s.metadata_dict["node_id"] != leaving.node_id for s in moved)
-    assert os.getpid() > 0
+
+
+def test_ray_address_joins_the_cluster_and_close_only_disconnects(cluster, monkeypatch) -> None:
+    import ray
+
+    ray.shutdown()  # the driver leaves; the cluster stays
+    servers = {pid for _, _, pid in listening_addresses(descendants())}  # gcs, raylets, object managers
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+    worker = RayWorker()
+    worker.setup()
+    assert worker._owns_ray and ray.is_initialized()
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    by_id, _, _ = run(worker, where, [{"x": 3, "sleep": 0}])
+    assert by_id[0].score == 3.0
+    worker.close()
+    assert not ray.is_initialized()
+    assert servers and wait_gone(servers, 0) == servers  # the cluster's servers all still run

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from compileiq.evaluation import apply_normalization, evaluate
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 
-__all__ = ["baseline_key", "placement", "run_baseline", "run_candidate", "stream_baseline", "stream_candidate"]
+__all__ = [
+    "TaskContext", "baseline_key", "bind", "placement", "run_baseline", "run_candidate", "stream_baseline",
+    "stream_candidate",
+]
 
 
 def placement() -> dict[str, Any]:
@@ -22,16 +25,21 @@ def placement() -> dict[str, Any]:
     import ray
 
     ctx = ray.get_runtime_context()
+    if _PROCESS.get("pid") != os.getpid():  # constant for the life of a worker process
+        _PROCESS.update(node_id=ctx.get_node_id(), node_address=ray.util.get_node_ip_address(), pid=os.getpid())
     gpus = [str(g) for g in ray.get_gpu_ids()]
     gpu_id = ",".join(gpus) if gpus else os.environ.get("CUDA_VISIBLE_DEVICES") or None
     return {
         "worker": "ray",
-        "node_id": ctx.get_node_id(),
-        "node_address": ray.util.get_node_ip_address(),
+        "node_id": _PROCESS["node_id"],
+        "node_address": _PROCESS["node_address"],
         "gpu_id": gpu_id,
         "task_id": ctx.get_task_id(),
-        "pid": os.getpid(),
+        "pid": _PROCESS["pid"],
     }
+
+
+_PROCESS: dict[str, Any] = {}
 
 
 def baseline_key(meta: dict[str, Any], per_gpu: bool) -> tuple[str, str | None]:
@@ -51,21 +59,25 @@ def _call_tracker(tracker: Any, hook: str, *args: Any, **kwargs: Any) -> None:
                       RuntimeWarning, stacklevel=2)
 
 
+class TaskContext(NamedTuple):
+    """What every task of one `run()` shares (stored once in Ray's object store)."""
+
+    function: Callable[[Any], Any]
+    num_objectives: int
+    baselines: dict[tuple[str, str | None], Any] | None
+    per_gpu: bool
+    tracker: Any = None
+
+
 def run_candidate(
-    function: Callable[[Any], Any],
-    params: ParamArg,
-    param_id: int | str,
-    num_objectives: int,
-    baselines: dict[tuple[str, str | None], Any] | None,
-    per_gpu: bool,
-    tracker: Any = None,
-    meta: dict[str, Any] | None = None,
+    context: TaskContext, params: ParamArg, param_id: int | str, meta: dict[str, Any] | None = None
 ) -> Score:
     """Evaluate one candidate; normalize it when `baselines` is given (a dict, maybe empty).
 
     A candidate on a node (or GPU) without a stored baseline measures a local baseline first;
     it is used for this candidate only and recorded as `local_baseline` in the metadata.
     """
+    function, num_objectives, baselines, per_gpu, tracker = context
     meta = meta if meta is not None else placement()
     _call_tracker(tracker, "pre_objective", params, gpu_id=meta["gpu_id"], task_id=meta["task_id"],
                   node_id=meta["node_id"])
@@ -102,10 +114,9 @@ def stream_candidate(*args: Any) -> Iterator[Any]:
     yield run_candidate(*args, meta=meta)
 
 
-def run_baseline(
-    function: Callable[[Any], Any], num_objectives: int, tracker: Any = None, meta: dict[str, Any] | None = None
-) -> Score:
+def run_baseline(context: TaskContext, meta: dict[str, Any] | None = None) -> Score:
     """Evaluate the objective on `BASELINE_CONFIG` where this task was placed."""
+    function, num_objectives, _, _, tracker = context
     meta = meta if meta is not None else placement()
     _call_tracker(tracker, "pre_objective", dict(BASELINE_CONFIG), gpu_id=meta["gpu_id"],
                   task_id=meta["task_id"], node_id=meta["node_id"])
@@ -119,6 +130,26 @@ def stream_baseline(*args: Any) -> Iterator[Any]:
     meta = placement()
     yield meta
     yield run_baseline(*args, meta=meta)
+
+
+def bind(context: TaskContext, *, baseline: bool, streaming: bool) -> Callable[..., Any]:
+    """The body of the Ray tasks of one run, with `context` built in."""
+    if baseline and streaming:
+        def baseline_stream() -> Iterator[Any]:
+            yield from stream_baseline(context)
+        return baseline_stream
+    if baseline:
+        def baseline_task() -> Score:
+            return run_baseline(context)
+        return baseline_task
+    if streaming:
+        def candidate_stream(params: ParamArg, param_id: int | str) -> Iterator[Any]:
+            yield from stream_candidate(context, params, param_id)
+        return candidate_stream
+
+    def candidate(params: ParamArg, param_id: int | str) -> Score:
+        return run_candidate(context, params, param_id)
+    return candidate
 
 
 def _merge(score: Score, extra: dict[str, Any]) -> str:

@@ -40,6 +40,8 @@ _RESERVED = {
 _COMPILEIQ_KWARGS = ("num_workers", "task_timeout", "tracker")
 _POLL_S = 0.5
 """Longest single wait in the driver loop, so Ctrl-C and timeouts are seen promptly."""
+_BATCH_S = 0.01
+"""Longest wait for a batch of results while results are flowing (delay of a report)."""
 _PG_READY_S = 5.0
 
 
@@ -107,7 +109,6 @@ class RayWorker(BaseWorker):
         if init_options is not None:
             self.init_options = {**type(self).init_options, **init_options}
         self._owns_ray = False
-        self._remotes: dict[str, Any] = {}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -135,28 +136,11 @@ class RayWorker(BaseWorker):
 
             ray.shutdown()
             self._owns_ray = False
-        self._remotes.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_remotes"] = {}
         state["_owns_ray"] = False
         return state
-
-    def _remote(self, kind: str, streaming: bool) -> Any:
-        key = f"{kind}:{streaming}"
-        if key not in self._remotes:
-            import ray
-
-            body = {
-                ("candidate", False): _task.run_candidate,
-                ("candidate", True): _task.stream_candidate,
-                ("baseline", False): _task.run_baseline,
-                ("baseline", True): _task.stream_baseline,
-            }[kind, streaming]
-            extra: dict[str, Any] = {"num_returns": "streaming"} if streaming else {}
-            self._remotes[key] = ray.remote(max_retries=0, retry_exceptions=False, **extra)(body)
-        return self._remotes[key]
 
     # -- run -------------------------------------------------------------------------------------
 
@@ -173,28 +157,18 @@ class RayWorker(BaseWorker):
         timeout = _check_timeout(kwargs.get("task_timeout"))
         tracker = kwargs.get("tracker")
         ray = self._connect()
-        try:
-            fn_ref = ray.put(function)
-        except Exception as exc:
-            raise TypeError(
-                f"objective_function {function!r} cannot be serialized for Ray tasks "
-                f"({type(exc).__name__}: {exc}). Make everything it uses picklable, or create "
-                "unpicklable resources inside the objective."
-            ) from exc
-        dispatch = _Dispatch(self, ray, timeout, num_function_returns)
+        _check_serializable(function, tracker)
         out: list[Score] = []
         per_gpu = False
         baselines: dict[tuple[str, str | None], Any] | None = None
         if self.normalize:
             per_gpu = _per_gpu(options)
-            out += self._measure_baselines(dispatch, fn_ref, num_function_returns, options, tracker, per_gpu)
+            context = _task.TaskContext(function, num_function_returns, None, False, tracker)
+            out += self._measure_baselines(_Dispatch(self, ray, timeout, context), options, per_gpu)
             baselines = self._baseline_values(per_gpu)
-        base_ref = ray.put(baselines) if baselines is not None else None
-        jobs = [
-            _Job(pid, params, (fn_ref, params, pid, num_function_returns, base_ref, per_gpu, tracker), options)
-            for params, pid in zip(params_pool, params_ids)
-        ]
-        out += dispatch.run(jobs)
+        context = _task.TaskContext(function, num_function_returns, baselines, per_gpu, tracker)
+        jobs = [_Job(pid, params, (params, pid), options) for params, pid in zip(params_pool, params_ids)]
+        out += _Dispatch(self, ray, timeout, context).run(jobs)
         return out
 
     # -- baselines -------------------------------------------------------------------------------
@@ -210,9 +184,7 @@ class RayWorker(BaseWorker):
         return values
 
     def _measure_baselines(
-        self, dispatch: _Dispatch, fn_ref: Any, num_objectives: int, options: dict[str, Any], tracker: Any,
-        per_gpu: bool,
-    ) -> list[Score]:
+        self, dispatch: _Dispatch, options: dict[str, Any], per_gpu: bool) -> list[Score]:
         """Baseline every alive node (or node GPU) that has none yet; return the new Scores."""
         ray = dispatch.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -221,7 +193,7 @@ class RayWorker(BaseWorker):
             self.baseline_score = {}
         base_options = {k: v for k, v in options.items() if not k.startswith("placement_group")
                         and k != "scheduling_strategy"}
-        args = (fn_ref, num_objectives, tracker)
+        args: tuple[Any, ...] = ()
         jobs: list[_Job] = []
         groups: list[Any] = []
         for node in ray.nodes():
@@ -270,17 +242,33 @@ class RayWorker(BaseWorker):
 class _Dispatch:
     """Submits jobs, streams each result to the search as it lands, enforces the timeout."""
 
-    def __init__(self, worker: RayWorker, ray: Any, timeout: float | None, num_objectives: int) -> None:
+    def __init__(self, worker: RayWorker, ray: Any, timeout: float | None, context: _task.TaskContext) -> None:
         self.worker = worker
         self.ray = ray
         self.timeout = timeout
-        self.num_objectives = num_objectives
+        self.context = context
+        self.num_objectives = context.num_objectives
         self.streaming = timeout is not None
         self.nodes_at_start = _alive_nodes(ray)
+        self._remotes: dict[bool, Any] = {}
+        self._submitters: dict[tuple[bool, int], Any] = {}
+        self._keep: list[dict[str, Any]] = []  # keeps the ids used as keys above valid
 
     def _submit(self, job: _Job) -> Any:
-        remote = self.worker._remote("baseline" if job.baseline else "candidate", self.streaming)
-        return remote.options(**job.options).remote(*job.args)
+        key = (job.baseline, id(job.options))
+        submit = self._submitters.get(key)
+        if submit is None:  # one `.options()` per distinct option set, not per task
+            remote = self._remotes.get(job.baseline)
+            if remote is None:
+                # The context travels inside the task's function (exported once per run, like a
+                # plain @ray.remote function), so each task carries only its params and id.
+                body = _task.bind(self.context, baseline=job.baseline, streaming=self.streaming)
+                extra: dict[str, Any] = {"num_returns": "streaming"} if self.streaming else {}
+                remote = self._remotes[job.baseline] = self.ray.remote(
+                    max_retries=0, retry_exceptions=False, **extra)(body)
+            submit = self._submitters[key] = remote.options(**job.options) if job.options else remote
+            self._keep.append(job.options)
+        return submit.remote(*job.args)
 
     def run(self, jobs: Iterable[_Job], report: bool = True) -> list[Score]:
         """Run every job to a Score (failures included); cancels everything on any interruption."""
@@ -290,13 +278,18 @@ class _Dispatch:
         try:
             for job in jobs:
                 pending[self._submit(job)] = job
+            batch = False
             while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=self._wait_s(pending))
-                if ready and len(pending) > 1:
-                    first = ready[0]
-                    rest = [h for h in pending if h is not first]
-                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                    ready += more
+                handles, wait_s = list(pending), self._wait_s(pending)
+                if batch:  # results are flowing: take them in batches (ray.wait costs O(pending))
+                    ready, _ = ray.wait(handles, num_returns=max(1, len(handles) // 16),
+                                        timeout=min(wait_s, _BATCH_S))
+                else:  # wake on the first result, then take whatever else is ready
+                    ready, rest = ray.wait(handles, num_returns=1, timeout=wait_s)
+                    if ready and rest:
+                        more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                        ready += more
+                batch = bool(ready)
                 for score in self._collect(ready, pending):
                     self._finish(score, done, report)
                 if self.timeout is not None:
@@ -449,6 +442,19 @@ def _ray_task_error() -> type:
     from ray.exceptions import RayTaskError
 
     return RayTaskError
+
+
+def _check_serializable(function: Callable[..., Any], tracker: Any) -> None:
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps((function, tracker))
+    except Exception as exc:
+        raise TypeError(
+            f"objective_function {function!r} cannot be serialized for Ray tasks "
+            f"({type(exc).__name__}: {exc}). Make everything it uses picklable, or create "
+            "unpicklable resources inside the objective."
+        ) from exc
 
 
 def _check_timeout(value: Any) -> float | None:
