@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NODE_ARGS, assert_loopback_only, descendants, listening_addresses, wait_gone, worker_nodes
 from ray_objectives import faulty, where
+from ray_support import NODE_ARGS, assert_loopback_only, descendants, listening_addresses, wait_gone, worker_nodes
 
 from compileiq.score import Score
 from compileiq_ray import RayWorker
@@ -156,6 +156,9 @@ def test_ctrl_c_cancels_everything_in_flight(cluster, tmp_path: Path) -> None:
     worker = RayWorker()
 
     def interrupt(score: Score) -> None:
+        deadline = time.monotonic() + 30
+        while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # let the hung task start, so there is a process to kill
         raise KeyboardInterrupt
 
     pool = [{"x": 1}] + [{"kind": "hang", "pid_dir": str(tmp_path)}]
@@ -163,7 +166,7 @@ def test_ctrl_c_cancels_everything_in_flight(cluster, tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         worker.run(function=faulty, params_pool=pool, params_ids=[0, 1])
     pids = {int(p.name) for p in tmp_path.iterdir()}
-    assert not wait_gone(pids, 15)
+    assert len(pids) == 1 and not wait_gone(pids, 15)
 
 
 def test_node_joining_mid_search_is_baselined_and_used(cluster) -> None:

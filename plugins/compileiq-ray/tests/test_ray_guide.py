@@ -8,7 +8,7 @@ import runpy
 from pathlib import Path
 
 import pytest
-from conftest import assert_loopback_only, descendants, wait_gone
+from ray_support import assert_loopback_only, descendants, wait_gone
 
 from compileiq_ray import RayWorker
 

@@ -14,10 +14,7 @@ from typing import Any, NamedTuple
 from compileiq.evaluation import apply_normalization, evaluate
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 
-__all__ = [
-    "TaskContext", "baseline_key", "bind", "placement", "run_baseline", "run_candidate", "stream_baseline",
-    "stream_candidate",
-]
+__all__ = ["TaskContext", "baseline_key", "bind", "pack", "placement", "run_baseline", "run_candidate", "unpack"]
 
 
 def placement() -> dict[str, Any]:
@@ -106,14 +103,6 @@ def run_candidate(
     return score
 
 
-def stream_candidate(*args: Any) -> Iterator[Any]:
-    """`run_candidate` as a streaming task: first where it runs (so the driver knows it started
-    and can time it), then its Score."""
-    meta = placement()
-    yield meta
-    yield run_candidate(*args, meta=meta)
-
-
 def run_baseline(context: TaskContext, meta: dict[str, Any] | None = None) -> Score:
     """Evaluate the objective on `BASELINE_CONFIG` where this task was placed."""
     function, num_objectives, _, _, tracker = context
@@ -125,30 +114,44 @@ def run_baseline(context: TaskContext, meta: dict[str, Any] | None = None) -> Sc
     return score
 
 
-def stream_baseline(*args: Any) -> Iterator[Any]:
-    """`run_baseline` as a streaming task (see `stream_candidate`)."""
-    meta = placement()
-    yield meta
-    yield run_baseline(*args, meta=meta)
+Packed = tuple
+"""A Score as plain values (score, norm_score, metadata): Ray ships these far cheaper than an object."""
+
+
+def pack(score: Score) -> Packed:
+    """`score` as plain values for the trip back to the driver (see `unpack`)."""
+    return (score.score, score.norm_score, score.metadata)
+
+
+def unpack(packed: Packed, param_id: int | str, params: ParamArg | None, num_objectives: int) -> Score:
+    """The Score a task packed, with the id and params the driver already holds."""
+    value, norm, metadata = packed
+    baseline = param_id == "baseline" and params is None
+    return Score(score=value, norm_score=norm, metadata=metadata, param_id=param_id,
+                 params=dict(BASELINE_CONFIG) if baseline else params, num_objectives=num_objectives)
 
 
 def bind(context: TaskContext, *, baseline: bool, streaming: bool) -> Callable[..., Any]:
-    """The body of the Ray tasks of one run, with `context` built in."""
+    """The body of the Ray tasks of one run, with `context` built in; they return `pack`ed Scores."""
     if baseline and streaming:
         def baseline_stream() -> Iterator[Any]:
-            yield from stream_baseline(context)
+            meta = placement()
+            yield meta
+            yield pack(run_baseline(context, meta=meta))
         return baseline_stream
     if baseline:
-        def baseline_task() -> Score:
-            return run_baseline(context)
+        def baseline_task() -> Packed:
+            return pack(run_baseline(context))
         return baseline_task
     if streaming:
         def candidate_stream(params: ParamArg, param_id: int | str) -> Iterator[Any]:
-            yield from stream_candidate(context, params, param_id)
+            meta = placement()
+            yield meta
+            yield pack(run_candidate(context, params, param_id, meta=meta))
         return candidate_stream
 
-    def candidate(params: ParamArg, param_id: int | str) -> Score:
-        return run_candidate(context, params, param_id)
+    def candidate(params: ParamArg, param_id: int | str) -> Packed:
+        return pack(run_candidate(context, params, param_id))
     return candidate
 
 

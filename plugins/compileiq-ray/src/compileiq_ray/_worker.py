@@ -7,6 +7,7 @@ worker connects (in `setup()` or the first `run()`), never when this module is i
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
 import os
@@ -40,8 +41,8 @@ _RESERVED = {
 _COMPILEIQ_KWARGS = ("num_workers", "task_timeout", "tracker")
 _POLL_S = 0.5
 """Longest single wait in the driver loop, so Ctrl-C and timeouts are seen promptly."""
-_BATCH_S = 0.01
-"""Longest wait for a batch of results while results are flowing (delay of a report)."""
+_BATCH_S = 0.05
+"""While results flow, the longest a finished result waits before the driver takes it."""
 _PG_READY_S = 5.0
 
 
@@ -109,6 +110,8 @@ class RayWorker(BaseWorker):
         if init_options is not None:
             self.init_options = {**type(self).init_options, **init_options}
         self._owns_ray = False
+        self._dead_nodes: set[str] | None = None  # nodes known dead before the current run
+        self._functions: dict[tuple[bytes, bool, bool], Any] = {}  # exported task functions
 
     # -- connection --------------------------------------------------------------------------
 
@@ -127,6 +130,8 @@ class RayWorker(BaseWorker):
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 ray.init(address="local", _node_ip_address="127.0.0.1", **self.init_options)
             self._owns_ray = True
+        if self._dead_nodes is None:
+            self._dead_nodes = _dead_nodes(ray)
         return ray
 
     def close(self) -> None:
@@ -136,10 +141,14 @@ class RayWorker(BaseWorker):
 
             ray.shutdown()
             self._owns_ray = False
+        self._dead_nodes = None
+        self._functions.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_owns_ray"] = False
+        state["_dead_nodes"] = None
+        state["_functions"] = {}
         return state
 
     # -- run -------------------------------------------------------------------------------------
@@ -158,6 +167,15 @@ class RayWorker(BaseWorker):
         tracker = kwargs.get("tracker")
         ray = self._connect()
         _check_serializable(function, tracker)
+        try:
+            return self._run(ray, function, params_pool, params_ids, num_function_returns, options, timeout, tracker)
+        finally:
+            self._dead_nodes = None  # looked up again at the next run
+
+    def _run(
+        self, ray: Any, function: Callable[..., Any], params_pool: list[ParamArg], params_ids: list[int | str],
+        num_function_returns: int, options: dict[str, Any], timeout: float | None, tracker: Any,
+    ) -> list[Score]:
         out: list[Score] = []
         per_gpu = False
         baselines: dict[tuple[str, str | None], Any] | None = None
@@ -170,6 +188,25 @@ class RayWorker(BaseWorker):
         jobs = [_Job(pid, params, (params, pid), options) for params, pid in zip(params_pool, params_ids)]
         out += _Dispatch(self, ray, timeout, context).run(jobs)
         return out
+
+    def _function(self, ray: Any, context: _task.TaskContext, baseline: bool, streaming: bool) -> Any:
+        """The Ray remote function for tasks of `context`, reused while the context is unchanged.
+
+        The context travels inside the exported function (like a plain `@ray.remote` function),
+        so each task carries only its params and id, and a search whose function and baselines
+        do not change exports it once.
+        """
+        from ray import cloudpickle
+
+        key = (hashlib.sha256(cloudpickle.dumps(context)).digest(), baseline, streaming)
+        remote = self._functions.get(key)
+        if remote is None:
+            if len(self._functions) >= 16:
+                self._functions.clear()
+            body = _task.bind(context, baseline=baseline, streaming=streaming)
+            extra: dict[str, Any] = {"num_returns": "streaming"} if streaming else {}
+            remote = self._functions[key] = ray.remote(max_retries=0, retry_exceptions=False, **extra)(body)
+        return remote
 
     # -- baselines -------------------------------------------------------------------------------
 
@@ -249,8 +286,8 @@ class _Dispatch:
         self.context = context
         self.num_objectives = context.num_objectives
         self.streaming = timeout is not None
-        self.nodes_at_start = _alive_nodes(ray)
         self._remotes: dict[bool, Any] = {}
+        self._flowing = False
         self._submitters: dict[tuple[bool, int], Any] = {}
         self._keep: list[dict[str, Any]] = []  # keeps the ids used as keys above valid
 
@@ -260,12 +297,8 @@ class _Dispatch:
         if submit is None:  # one `.options()` per distinct option set, not per task
             remote = self._remotes.get(job.baseline)
             if remote is None:
-                # The context travels inside the task's function (exported once per run, like a
-                # plain @ray.remote function), so each task carries only its params and id.
-                body = _task.bind(self.context, baseline=job.baseline, streaming=self.streaming)
-                extra: dict[str, Any] = {"num_returns": "streaming"} if self.streaming else {}
-                remote = self._remotes[job.baseline] = self.ray.remote(
-                    max_retries=0, retry_exceptions=False, **extra)(body)
+                remote = self._remotes[job.baseline] = self.worker._function(
+                    self.ray, self.context, job.baseline, self.streaming)
             submit = self._submitters[key] = remote.options(**job.options) if job.options else remote
             self._keep.append(job.options)
         return submit.remote(*job.args)
@@ -278,28 +311,35 @@ class _Dispatch:
         try:
             for job in jobs:
                 pending[self._submit(job)] = job
-            batch = False
             while pending:
-                handles, wait_s = list(pending), self._wait_s(pending)
-                if batch:  # results are flowing: take them in batches (ray.wait costs O(pending))
-                    ready, _ = ray.wait(handles, num_returns=max(1, len(handles) // 16),
-                                        timeout=min(wait_s, _BATCH_S))
-                else:  # wake on the first result, then take whatever else is ready
-                    ready, rest = ray.wait(handles, num_returns=1, timeout=wait_s)
-                    if ready and rest:
-                        more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-                        ready += more
-                batch = bool(ready)
+                ready = self._wait(pending)
                 for score in self._collect(ready, pending):
                     self._finish(score, done, report)
                 if self.timeout is not None:
                     for score in self._expire(pending):
                         self._finish(score, done, report)
         except BaseException:
-            for handle in pending:
-                _cancel(ray, handle)
+            _cancel_all(ray, list(pending))
             raise
         return done
+
+    def _wait(self, pending: dict[Any, _Job]) -> list[Any]:
+        """The handles with a result now, waiting up to the poll interval for the first one.
+
+        `ray.wait` costs O(handles) per call, so while results flow they are taken in batches
+        (each reported at most `_BATCH_S` late); when none is ready it wakes on the first one.
+        """
+        ray = self.ray
+        handles, wait_s = list(pending), self._wait_s(pending)
+        if self._flowing:
+            ready, _ = ray.wait(handles, num_returns=len(handles), timeout=min(wait_s, _BATCH_S))
+        else:
+            ready, rest = ray.wait(handles, num_returns=1, timeout=wait_s)
+            if ready and rest:
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+        self._flowing = bool(ready)
+        return ready
 
     def _finish(self, score: Score, done: list[Score], report: bool) -> None:
         if self.worker.normalize and score.failed and score.norm_score is None:
@@ -356,8 +396,10 @@ class _Dispatch:
             value = self._failure(handle, value, pending)
             if isinstance(value, _Retry):
                 return value
-        job = pending.pop(handle, None)
-        if job is not None and job.attempts and isinstance(value, Score):
+        job = pending.pop(handle)
+        if isinstance(value, tuple):
+            value = _task.unpack(value, job.param_id, job.params, self.num_objectives)
+        if job.attempts and isinstance(value, Score):
             value.metadata = json.dumps({**value.metadata_dict, "rescheduled": job.attempts}, default=str)
         return value
 
@@ -369,7 +411,7 @@ class _Dispatch:
         if isinstance(exc, rex.TaskCancelledError):
             kind, text = "cancelled", "the Ray task was cancelled"
         elif isinstance(exc, (rex.NodeDiedError, rex.ObjectLostError)) or (
-            isinstance(exc, rex.WorkerCrashedError) and _alive_nodes(self.ray) < self.nodes_at_start
+            isinstance(exc, rex.WorkerCrashedError) and _dead_nodes(self.ray) - (self.worker._dead_nodes or set())
         ):
             if job.attempts < 1 and not job.baseline:
                 job.attempts += 1
@@ -421,8 +463,19 @@ def _cancel(ray: Any, handle: Any) -> None:
         pass
 
 
-def _alive_nodes(ray: Any) -> set[str]:
-    return {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+def _cancel_all(ray: Any, handles: list[Any]) -> None:
+    """Cancel with force every task of `handles`, twice: a task caught between queue and worker
+    by the first cancel is killed by the second."""
+    for handle in handles:
+        _cancel(ray, handle)
+    if handles:
+        time.sleep(0.5)
+        for handle in handles:
+            _cancel(ray, handle)
+
+
+def _dead_nodes(ray: Any) -> set[str]:
+    return {n["NodeID"] for n in ray.nodes() if not n.get("Alive")}
 
 
 def _task_id(handle: Any) -> str | None:
