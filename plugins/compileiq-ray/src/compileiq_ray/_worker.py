@@ -220,9 +220,12 @@ class RayWorker(BaseWorker):
                     values[node_id, gpu_id] = score.score
         return values
 
-    def _measure_baselines(
-        self, dispatch: _Dispatch, options: dict[str, Any], per_gpu: bool) -> list[Score]:
-        """Baseline every alive node (or node GPU) that has none yet; return the new Scores."""
+    def _measure_baselines(self, dispatch: _Dispatch, options: dict[str, Any], per_gpu: bool) -> list[Score]:
+        """Baseline every alive node (or node GPU) that has none yet; return the new Scores.
+
+        A failed baseline raises RuntimeError (nothing can be normalized against it); one lost
+        with its node is skipped.
+        """
         ray = dispatch.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
