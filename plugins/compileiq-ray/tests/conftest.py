@@ -40,6 +40,7 @@ def cluster() -> Iterator[object]:
             del os.environ["RAY_ADDRESS"]
         made.wait_for_nodes()
         started = descendants() - before
+        made.pids_before = before  # processes of other tests, not the cluster's
         yield made
     finally:
         started |= descendants() - before

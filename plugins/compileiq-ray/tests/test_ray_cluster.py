@@ -35,7 +35,7 @@ def test_every_ray_process_listens_on_loopback_only(cluster) -> None:
 
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     assert len(worker_nodes()) == 2
-    sockets = assert_loopback_only(descendants())
+    sockets = assert_loopback_only(descendants() - cluster.pids_before)
     assert len(sockets) >= 6  # gcs, raylets, object managers, workers...
 
 
@@ -212,7 +212,8 @@ def test_ray_address_joins_the_cluster_and_close_only_disconnects(cluster, monke
     import ray
 
     ray.shutdown()  # the driver leaves; the cluster stays
-    servers = {pid for _, _, pid in listening_addresses(descendants())}  # gcs, raylets, object managers
+    # gcs, raylets, object managers
+    servers = {pid for _, _, pid in listening_addresses(descendants() - cluster.pids_before)}
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     worker = RayWorker()
     worker.setup()

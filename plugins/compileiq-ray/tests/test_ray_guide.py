@@ -21,6 +21,7 @@ def test_guide_example_starts_a_loopback_ray_and_stops_it(monkeypatch, tmp_path:
     import ray
 
     assert not ray.is_initialized()
+    before = descendants()  # processes of other tests (a forkserver, say), not Ray's
     monkeypatch.setenv("HOME", str(tmp_path))  # run folders go under $HOME/.cache/compileiq
     monkeypatch.setattr(RayWorker, "init_options", {"include_dashboard": False, "num_cpus": 2,
                                                     "object_store_memory": 80 * 1024**2})
@@ -30,7 +31,7 @@ def test_guide_example_starts_a_loopback_ray_and_stops_it(monkeypatch, tmp_path:
     def checked_close(self: RayWorker) -> None:
         seen["owned"] = self._owns_ray
         seen["addresses"] = {n["NodeManagerAddress"] for n in ray.nodes()}
-        seen["pids"] = descendants()
+        seen["pids"] = descendants() - before
         seen["sockets"] = assert_loopback_only(seen["pids"])
         original_close(self)
 
