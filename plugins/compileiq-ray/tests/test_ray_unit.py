@@ -61,3 +61,17 @@ def test_worker_pickles_without_its_connection() -> None:
     worker = RayWorker(normalize=True, init_options={"num_cpus": 1})
     clone = pickle.loads(pickle.dumps(worker))
     assert clone.normalize and clone.init_options["num_cpus"] == 1 and clone._owns_ray is False
+
+
+def test_unserializable_objective_is_named_before_connecting() -> None:
+    import threading
+
+    lock = threading.Lock()
+
+    def objective(config: dict) -> float:
+        with lock:
+            return 1.0
+
+    with pytest.raises(TypeError, match="cannot be serialized for Ray tasks.*lock"):
+        RayWorker().run(function=objective, params_pool=[{}], params_ids=[1])
+    assert not sys.modules["ray"].is_initialized()

@@ -165,8 +165,8 @@ class RayWorker(BaseWorker):
         options = task_options(kwargs)
         timeout = _check_timeout(kwargs.get("task_timeout"))
         tracker = kwargs.get("tracker")
-        ray = self._connect()
         _check_serializable(function, tracker)
+        ray = self._connect()
         try:
             return self._run(ray, function, params_pool, params_ids, num_function_returns, options, timeout, tracker)
         finally:
