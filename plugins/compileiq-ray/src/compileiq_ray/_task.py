@@ -1,8 +1,9 @@
 """What runs inside a Ray task: evaluate one candidate (or a baseline) and describe where it ran.
 
-These functions are wrapped by `ray.remote` in the driver, so worker nodes import this module
-(compileiq-ray must be installed on every node). They never raise for an objective's failure:
-`compileiq.evaluation.evaluate` turns exceptions and bad returns into INVALID Scores.
+The driver wraps the closures `bind()` makes with `ray.remote`; they call the functions here, so
+worker nodes import this module (compileiq-ray must be installed on every node). They never
+raise for an objective's failure: `compileiq.evaluation.evaluate` turns exceptions and bad
+returns into INVALID Scores.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _call_tracker(tracker: Any, hook: str, *args: Any, **kwargs: Any) -> None:
 
 
 class TaskContext(NamedTuple):
-    """What every task of one `run()` shares (stored once in Ray's object store)."""
+    """What every task of one `run()` shares; built into the exported task function."""
 
     function: Callable[[Any], Any]
     num_objectives: int

@@ -400,7 +400,7 @@ class _Dispatch:
             if isinstance(value, _Retry):
                 return value
         job = pending.pop(handle)
-        if isinstance(value, tuple):
+        if isinstance(value, (tuple, list)):
             value = _task.unpack(value, job.param_id, job.params, self.num_objectives)
         if job.attempts and isinstance(value, Score):
             value.metadata = json.dumps({**value.metadata_dict, "rescheduled": job.attempts}, default=str)
