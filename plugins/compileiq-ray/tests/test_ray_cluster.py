@@ -97,6 +97,8 @@ def test_wrong_length_for_several_objectives(cluster) -> None:
     by_id, _, _ = run(RayWorker(), faulty, [{"kind": "tuple"}, {"kind": "string"}], num_function_returns=3)
     assert all(s.metadata_dict["failure"] == "invalid_return" for s in by_id.values())
     assert "exactly 3 numbers" in by_id[0].metadata_dict["error"]
+    by_id, _, _ = run(RayWorker(), faulty, [{"kind": "tuple"}, {"kind": "nan"}], num_function_returns=2)
+    assert by_id[0].score == (1.0, 2.0) and by_id[1].metadata_dict["failure"] == "invalid_return"
 
 
 def test_options_reach_every_task_and_unknown_ones_are_refused(cluster) -> None:
