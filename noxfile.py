@@ -14,7 +14,7 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 SIBLINGS = {"compileiq-isolated": ["compileiq-multiprocess"]}
 """Plugins that build on another plugin of this repository (installed editable with them)."""
-STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def install_editable(session: nox.Session, *plugins: str, extras: str = "testing") -> None:
@@ -127,3 +127,11 @@ def bench_quality(session: nox.Session) -> None:
             session.warn("compileiq==1.1.0 could not be installed; upstream is left out of the report.")
     session.run("python", "benchmarks/quality/run.py", *args, *session.posargs,
                 env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+
+
+@nox.session
+def bench_ray(session: nox.Session) -> None:
+    """RayWorker against raw Ray tasks on a local loopback Ray; writes docs/benchmarks-ray.md."""
+    install_editable(session, "compileiq-ray", extras="")
+    session.run("python", "benchmarks/dispatch/ray_bench.py", *session.posargs,
+                env={**STRICT, "RAY_USAGE_STATS_ENABLED": "0"})

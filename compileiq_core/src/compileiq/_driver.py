@@ -244,7 +244,8 @@ class Driver:
         returned: list[Score] = list(done.values())
 
         def on_arrival(score: Score) -> None:
-            key = "baseline" if score.is_baseline else score.param_id
+            # a worker may measure several baselines per batch (Ray: one per node or GPU)
+            key = ("baseline", id(score)) if score.is_baseline else score.param_id
             if key in streamed or (not score.is_baseline and (key not in issued or key in done)):
                 return
             streamed.add(key)
@@ -266,7 +267,7 @@ class Driver:
         successes = 0
         evaluations = []
         for score in returned:
-            if score.is_baseline and "baseline" not in streamed:
+            if score.is_baseline and ("baseline", id(score)) not in streamed:
                 self._record(score, generation, ask_seq)
         for pid, genome, config in zip(ids, genomes, params):
             score = by_id[pid]
