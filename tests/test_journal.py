@@ -39,8 +39,15 @@ def test_run_folder_and_journal_are_kept_with_everything_a_resume_needs(tmp_path
     assert meta["config"]["generations"] == 3 and meta["worker_type"] == "sequential"
     assert meta["space_fingerprint"] == search.space.fingerprint()
     assert "compileiq-core" in meta["versions"]
-    raw = journal.path.read_bytes()
-    assert b"\x80\x04" not in raw  # no pickle protocol header anywhere
+    conn = sqlite3.connect(journal.path)
+    tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:  # JSON only: no BLOB anywhere, every text that looks structured parses
+        for row in conn.execute(f"SELECT * FROM {table}"):
+            for cell in row:
+                assert not isinstance(cell, bytes), f"{table} holds a BLOB: {cell[:20]!r}"
+                if isinstance(cell, str) and cell[:1] in "[{":
+                    json.loads(cell)
+    conn.close()
     assert len(journal.result()) == len(result)
     journal.close()
 
