@@ -9,7 +9,7 @@ pytest_plugins = ["pytester"]
 BROKEN = '''
 import subprocess, sys
 import pytest
-from compileiq.evaluation import evaluate
+from compileiq.evaluation import evaluate, measure_baseline
 from compileiq.registry import register_worker
 from compileiq.score import Score
 from compileiq.testing import WorkerConformanceSuite
@@ -20,8 +20,24 @@ class Good(BaseWorker):
     name = "kit-good"
 
     def run(self, *, function, params_pool, params_ids, num_function_returns=1, **kwargs):
-        return [evaluate(function, p, param_id=i, num_objectives=num_function_returns)
-                for p, i in zip(params_pool, params_ids)]
+        out = []
+        if self.normalize and self.baseline_score is None:
+            self.baseline_score = measure_baseline(function, num_function_returns)
+            self.report_score(self.baseline_score)
+            out.append(self.baseline_score)
+        return out + [self.deliver(evaluate(function, p, param_id=i, num_objectives=num_function_returns))
+                      for p, i in zip(params_pool, params_ids)]
+
+
+class Batchy(Good):
+    name = "kit-batchy"
+
+    def run(self, **kwargs):  # returns everything at the end: nothing reaches the journal early
+        listener, self._score_listener = self._score_listener, None
+        try:
+            return super().run(**kwargs)
+        finally:
+            self._score_listener = listener
 
 
 class DropsOne(Good):
@@ -55,7 +71,7 @@ class WrongName(Good):
     name = "kit-something-else"
 
 
-for cls, key in [(Good, "kit-good"), (DropsOne, "kit-drops-one"), (NoCatch, "kit-no-catch"),
+for cls, key in [(Good, "kit-good"), (Batchy, "kit-batchy"), (DropsOne, "kit-drops-one"), (NoCatch, "kit-no-catch"),
                  (IgnoresTimeout, "kit-ignores-timeout"), (Leaks, "kit-leaks"), (WrongName, "kit-wrong-name")]:
     register_worker(key, cls)
 
@@ -95,6 +111,11 @@ class TestLeaks(Base):
 class TestWrongName(Base):
     __test__ = True
     worker_type = "kit-wrong-name"
+
+
+class TestBatchy(Base):
+    __test__ = True
+    worker_type = "kit-batchy"
 '''
 
 
@@ -103,7 +124,8 @@ def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pyteste
     pytester.makepyfile(test_broken=BROKEN)
     result = pytester.runpytest_subprocess(
         "-q", "-p", "no:cacheprovider", "-k",
-        "one_score_per_id or exception_scores or test_timeout or int_ids or resolves_through or end_to_end_search",
+        "one_score_per_id or exception_scores or test_timeout or int_ids or resolves_through or end_to_end_search"
+        " or reported_as_they_arrive",
     )
     outcomes = {}
     for line in result.outlines:
@@ -118,6 +140,7 @@ def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pyteste
     assert "TestIgnoresTimeout::test_timeout" in failed
     assert "TestLeaks::test_int_ids" in failed  # the leftover-process check fails its teardown
     assert "TestWrongName::test_resolves_through_registry" in failed
+    assert "TestBatchy::test_scores_are_reported_as_they_arrive" in failed
     assert "TestGood" not in failed
     outcome = result.parseoutcomes()
     assert outcome.get("passed", 0) >= 5

@@ -61,6 +61,9 @@ class WorkerConformanceSuite:
     requires_entry_point: bool = True
     """False for a worker registered in-process only (no distribution to discover)."""
     check_leftover_processes: bool = True
+    streams_scores: bool = True
+    """False for a worker that only returns Scores at the end of run() (its in-flight results are
+    lost on a crash); True: every Score goes through `report_score`/`deliver` as it arrives."""
     validates_start_kwargs: bool = False
     """True for a worker that refuses unknown `start()` keywords with a TypeError naming them
     (e.g. Ray, whose task options are checked); False: unknown keywords must be accepted."""
@@ -202,6 +205,24 @@ class WorkerConformanceSuite:
         for score in bad.values():
             meta = self.assert_failed(score, "invalid_return")
             assert "2" in meta["error"], "the reason must say how many values num_objectives expects"
+
+    def test_scores_are_reported_as_they_arrive(self, make_worker: Callable[..., BaseWorker]) -> None:
+        if not self.streams_scores:
+            pytest.skip("streams_scores is False")
+        worker = make_worker(normalize=True)
+        reported: list[Score] = []
+        worker._score_listener = reported.append  # what the search's journal listens to
+        try:
+            scores = self.run_worker(worker, self.objective("faulty"), [{"x": 1.0}, {"x": 2.0}, {"fault": "raise"}])
+        finally:
+            worker._score_listener = None
+        got = sorted(str(s.param_id) for s in reported if not s.is_baseline)
+        assert got == ["0", "1", "2"], f"report_score() must see every candidate's Score once, got {got}"
+        assert any(s.is_baseline for s in reported), "the baseline Score must be reported too"
+        assert all(s.norm_score is not None for s in reported if not s.is_baseline), (
+            "Scores are reported finished: normalized (use BaseWorker.deliver)"
+        )
+        assert {id(s) for s in reported if not s.is_baseline} == {id(s) for s in scores if not s.is_baseline}
 
     def test_extra_start_kwargs_accepted(self, make_worker: Callable[..., BaseWorker]) -> None:
         if self.validates_start_kwargs:
