@@ -78,15 +78,22 @@ def _load_target(target: Any) -> Any:
     return obj
 
 
+def _check_name(kind: str, name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{kind} name {name!r} must be a non-empty string.")
+    return name
+
+
 class Registrar:
     """What the `compileiq_register_*` hooks receive: call `register(name, target)`."""
 
-    def __init__(self, registry: NamedRegistry) -> None:
-        self._registry = registry
+    def __init__(self, kind: str, into: dict[str, Any]) -> None:
+        self._kind = kind
+        self._into = into
 
     def register(self, name: str, target: Any) -> None:
         """Register `target` (a class or a "module:Class" string) under `name`."""
-        self._registry.register(name, target)
+        self._into[_check_name(self._kind, name)] = target
 
 
 class NamedRegistry:
@@ -127,13 +134,9 @@ class NamedRegistry:
 
     def register(self, name: str, target: Any) -> None:
         """Register a class or "module:Class" under `name` in this process."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"{self.kind} name {name!r} must be a non-empty string.")
+        _check_name(self.kind, name)
         with self._lock:
-            if self._hooked is not None and self._in_hook:
-                self._hooked[name] = target
-            else:
-                self._manual[name] = target
+            self._manual[name] = target
             self._loaded.pop(name, None)
 
     def unregister(self, name: str) -> None:
@@ -142,20 +145,14 @@ class NamedRegistry:
             self._manual.pop(name, None)
             self._loaded.pop(name, None)
 
-    _in_hook = False
-
     def _hook_registrations(self) -> dict[str, Any]:
         with self._lock:
             if self._hooked is None:
-                self._hooked = {}
                 from compileiq.plugins import get_plugin_manager
 
-                pm = get_plugin_manager()
-                self._in_hook = True
-                try:
-                    getattr(pm.hook, self.hook)(registry=Registrar(self))
-                finally:
-                    self._in_hook = False
+                hooked: dict[str, Any] = {}
+                getattr(get_plugin_manager().hook, self.hook)(registry=Registrar(self.kind, hooked))
+                self._hooked = hooked
             return self._hooked
 
     def _entry_points(self) -> dict[str, list[EntryPoint]]:
