@@ -73,3 +73,19 @@ def test_flatten_params_forms() -> None:
     assert flatten_params({"a": 1, "b": {"c": "x"}}) == {"a": "1", "b.c": "x"}
     assert flatten_params("path/to.bin") == {"config_path": "path/to.bin"}
     assert flatten_params([{"a": 1}, {"a": 2}]) == {"config_0.a": "1", "config_1.a": "2"}
+
+
+def test_listed_by_compileiq_plugins_with_its_hooks() -> None:
+    import json
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "compileiq", "plugins", "--json"], capture_output=True, text=True,
+                         timeout=120, check=False)
+    rows = {row["distribution"]: row for row in json.loads(out.stdout)}
+    mlflow_row = rows["compileiq-mlflow"]
+    assert mlflow_row["status"] == "ok", mlflow_row
+    assert mlflow_row["hooks"] == ["compileiq_register_trackers"] and mlflow_row["hook_plugins"] == ["mlflow"]
+    assert mlflow_row["trackers"] == ["mlflow"]
+    assert mlflow_row["version"] == version("compileiq-mlflow")
