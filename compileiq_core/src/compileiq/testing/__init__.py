@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EngineConformanceSuite", "WorkerConformanceSuite", "descendants", "drive", "fresh_plugin_manager",
-           "genome_cost", "leftover_processes", "no_leftover_processes"]
+__all__ = ["EngineConformanceSuite", "WorkerConformanceSuite", "by_id", "descendants", "drive", "fresh_plugin_manager",
+           "genome_cost", "leftover_processes", "no_leftover_processes", "run_batch", "running_worker", "time_scale"]
 
 pytest_plugins = ["compileiq.testing._plugin"]
 
@@ -36,6 +36,10 @@ _HOMES = {
     "genome_cost": "compileiq.testing._engine_suite",
     "fresh_plugin_manager": "compileiq.testing._plugin",
     "no_leftover_processes": "compileiq.testing._plugin",
+    "by_id": "compileiq.testing.helpers",
+    "run_batch": "compileiq.testing.helpers",
+    "running_worker": "compileiq.testing.helpers",
+    "time_scale": "compileiq.testing.helpers",
     "descendants": "compileiq.testing.processes",
     "leftover_processes": "compileiq.testing.processes",
 }
