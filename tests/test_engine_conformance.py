@@ -89,28 +89,8 @@ class TestGood(EngineConformanceSuite):
     engine_name = "kit-good"
 
 
-class TestRepeats(TestGood):
-    engine_name = "kit-repeats"
-
-
-class TestUnseeded(TestGood):
-    engine_name = "kit-unseeded"
-
-
-class TestOutOfSpace(TestGood):
-    engine_name = "kit-out-of-space"
-
-
-class TestShortAtTheEnd(TestGood):
-    engine_name = "kit-short-at-the-end"
-
-
-class TestChokesOnFailures(TestGood):
-    engine_name = "kit-chokes-on-failures"
-
-
-class TestResumeless(TestGood):
-    engine_name = "kit-resumeless"
+for cls in (Repeats, Unseeded, OutOfSpace, ShortAtTheEnd, ChokesOnFailures, Resumeless):
+    globals()["Test" + cls.__name__] = type("Test" + cls.__name__, (TestGood,), {"engine_name": cls.name})
 '''
 
 
