@@ -57,6 +57,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the core's public modules (the configuration is in pyproject.toml)."""
+    install_editable(session)  # with [testing]: the conformance kits import pytest
+    session.install("mypy>=1.10", "pandas-stubs")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Install everything and run the demo: tune GCC flags for a real C kernel (about a minute)."""
     install_editable(session, *PLUGINS, extras="report")

@@ -11,6 +11,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -135,10 +136,11 @@ class WorkerConformanceSuite:
 
     def objective(self, name: str) -> Callable[..., Any]:
         """The toy objective `name` from `compileiq.testing.objectives`, async when the worker wants it."""
-        return getattr(toys, f"async_{name}" if self.is_async else name)
+        function: Callable[..., Any] = getattr(toys, f"async_{name}" if self.is_async else name)
+        return function
 
     def run_worker(
-        self, worker: BaseWorker, function: Callable[..., Any], pool: list[dict[str, Any]],
+        self, worker: BaseWorker, function: Callable[..., Any], pool: list[Any],
         ids: list[Any] | None = None, num_objectives: int = 1, **kwargs: Any,
     ) -> list[Score]:
         """Call `worker.run` the way the driver does and check the basic shape of the answer."""
@@ -340,12 +342,14 @@ class WorkerConformanceSuite:
     def test_unpicklable_objective_is_clear(self, make_worker: Callable[..., BaseWorker]) -> None:
         lock = threading.Lock()
         inner = self.objective("square")
+        objective: Callable[[dict[str, Any]], Any]
         if self.is_async:
-            async def objective(config: dict[str, Any]) -> float:
+            async def async_objective(config: dict[str, Any]) -> Any:
                 with lock:
                     return await inner(config)
+            objective = async_objective
         else:
-            def objective(config: dict[str, Any]) -> float:
+            def objective(config: dict[str, Any]) -> Any:
                 with lock:
                     return inner(config)
         try:
@@ -397,7 +401,7 @@ class WorkerConformanceSuite:
         assert len(rows) == 12, f"2 generations x 6 must give 12 evaluations, got {len(rows)}"
         for _, row in rows.iterrows():
             assert math.isclose(row["score_1"], float(row["params"]["x"]) ** 2), row.to_dict()
-        best = result.get_best_result()
+        best: Any = result.get_best_result()
         assert best["score_1"] == rows["score_1"].min()
         return result, frame, best
 
@@ -414,15 +418,9 @@ class WorkerConformanceSuite:
         assert not bool(best.get("is_baseline", False)), "the baseline row must never be the best result"
 
 
-class _quiet:
+@contextmanager
+def _quiet() -> Iterator[None]:
     """Silence the 'not supported' UserWarnings of workers that ignore num_workers."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
+        yield
