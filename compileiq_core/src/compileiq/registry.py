@@ -91,10 +91,11 @@ class Claim:
     """Who offers a name: a built-in, a hook plugin or an entry point, and its distribution."""
 
     name: str
-    target: Any  # a class, a "module:Class" string, or an EntryPoint
+    target: Any  # a class or a "module:Class" string (the entry point's value for an entry point)
     source: str  # "builtin", "hook <plugin name>" or "entry point"
     distribution: str | None
     version: str | None
+    entry_point: EntryPoint | None = None
 
     @property
     def owner(self) -> str:
@@ -103,9 +104,11 @@ class Claim:
 
     @property
     def target_text(self) -> str:
-        if hasattr(self.target, "value") and hasattr(self.target, "group"):
-            return str(self.target.value)
         return _target_text(self.target)
+
+    def load(self) -> Any:
+        """The claimed object, imported now."""
+        return self.entry_point.load() if self.entry_point is not None else _load_target(self.target)
 
 
 def _target_text(target: Any) -> str:
@@ -298,7 +301,8 @@ class NamedRegistry:
         found = list(self._hook_claims().get(name, []))
         for ep in self._entry_points().get(name, []):
             dist = ep.dist
-            found.append(Claim(name, ep, "entry point", dist.name if dist else None, dist.version if dist else None))
+            found.append(Claim(name, ep.value, "entry point", dist.name if dist else None,
+                               dist.version if dist else None, ep))
         by_owner: dict[str, Claim] = {}
         for claim in found:
             by_owner.setdefault(claim.owner.lower().replace("_", "-"), claim)
@@ -343,7 +347,7 @@ class NamedRegistry:
             raise self._missing(name, key)
         claim = claims[0]
         try:
-            obj = claim.target.load() if claim.source == "entry point" else _load_target(claim.target)
+            obj = claim.load()
         except Exception as exc:
             error = PluginLoadError(
                 f"{self.kind} {key!r} from {claim.distribution or '?'} {claim.version or ''} "
@@ -358,7 +362,7 @@ class NamedRegistry:
             except PluginLoadError:
                 pass
             raise error from exc
-        return self._check(key, obj, claim if claim.source == "entry point" else None)
+        return self._check(key, obj, claim if claim.entry_point is not None else None)
 
     def _check(self, key: str, obj: Any, claim: Claim | None) -> Any:
         base = self.base_class()
