@@ -139,3 +139,21 @@ def test_plugins_never_imports_the_registry() -> None:
 def test_the_generic_registry_does_not_branch_on_its_kind() -> None:
     source = (CORE / "registry.py").read_text()
     assert "kind ==" not in source and 'kind == "worker"' not in source
+
+
+def test_a_first_party_name_not_installed_names_the_package() -> None:
+    from compileiq.errors import NameConflictError as Conflict
+    from compileiq.errors import TrackerNotInstalledError
+
+    local = registry.NamedRegistry(
+        kind="tracker", group="compileiq.test-trackers", hooks=("compileiq_register_trackers",),
+        base="compileiq.tracker:BaseTracker", name_attribute=None, first_party={"fancy": "compileiq-fancy"},
+        unknown_error=UnknownTrackerError, not_installed_error=TrackerNotInstalledError, conflict_error=Conflict,
+        not_installed="tracker type {name!r} needs the {dist} plugin; pip install {dist}",
+        unknown="tracker type {name!r} is unknown; installed: {installed}.{hint}",
+    )
+    with pytest.raises(TrackerNotInstalledError, match="tracker type 'fancy' needs the compileiq-fancy plugin") as info:
+        local.resolve("fancy")
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, ImportError)  # old and new contracts
+    with pytest.raises(UnknownTrackerError, match="'fancie' is unknown.*Did you mean .fancy.*pip install"):
+        local.resolve("fancie")

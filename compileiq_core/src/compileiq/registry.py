@@ -400,6 +400,12 @@ class NamedRegistry:
     def _missing(self, name: str, key: str) -> Exception:
         if key in self.first_party:
             dist = self.first_party[key]
+            disabled = self._disabled_in(dist)
+            if disabled:
+                return self._unknown_error(
+                    f"{self.kind} {name!r} comes from {dist}, which is installed, but its hook plugin is "
+                    f"{disabled}. Enable it (COMPILEIQ_DISABLED_PLUGINS / COMPILEIQ_ENABLED_PLUGINS) to use {name!r}."
+                )
             return self._not_installed_error(self.not_installed.format(name=name, dist=dist), name=dist)
         import difflib
 
@@ -415,6 +421,15 @@ class NamedRegistry:
                 hint += f" (not installed: pip install {self.first_party[target]})"
         return self._unknown_error(self.unknown.format(name=name, installed=", ".join(installed) or "none",
                                                        hint=hint))
+
+    @staticmethod
+    def _disabled_in(distribution: str) -> str | None:
+        """Why the hook plugin of `distribution` is switched off, if it has one that is."""
+        key = distribution.lower().replace("_", "-")
+        for plugin in plugins.hook_plugins():
+            if (plugin.distribution or "").lower().replace("_", "-") == key and plugin.status.startswith("disabled"):
+                return plugin.status
+        return None
 
     # -- listing ------------------------------------------------------------------------------
 
