@@ -14,6 +14,8 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 SIBLINGS = {"compileiq-isolated": ["compileiq-multiprocess"]}
 """Plugins that build on another plugin of this repository (installed editable with them)."""
+EXAMPLES = ["examples/threads_worker"]
+"""Example third-party plugins: installed and tested like the real ones, on public core APIs only."""
 STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -32,8 +34,11 @@ def tests(session: nox.Session) -> None:
     """Every package installed editable; every test of core and plugins."""
     install_editable(session, *PLUGINS)
     session.install("-e", ".", "--no-deps")
+    for example in EXAMPLES:
+        session.install("-e", example, "--no-deps")
     session.install("uv")  # test_packaging builds wheels and fresh environments with it
-    session.run("pytest", *(session.posargs or ["tests", *(f"plugins/{p}/tests" for p in PLUGINS)]), env=STRICT)
+    paths = ["tests", *(f"plugins/{p}/tests" for p in PLUGINS), *(f"{e}/tests" for e in EXAMPLES)]
+    session.run("pytest", *(session.posargs or paths), env=STRICT)
 
 
 @nox.session
@@ -49,6 +54,14 @@ def lint(session: nox.Session) -> None:
     """Ruff over the whole repository."""
     session.install("ruff")
     session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy: strict on the core's public modules (the configuration is in pyproject.toml)."""
+    install_editable(session)  # with [testing]: the conformance kits import pytest
+    session.install("mypy>=1.10", "pandas-stubs")
+    session.run("mypy", *session.posargs)
 
 
 @nox.session

@@ -26,9 +26,9 @@ def fresh_registries():
     from compileiq import registry
     from compileiq.plugins import reset_plugin_manager
 
+    saved = registry.snapshot()
     reset_plugin_manager()
-    registry.worker_registry._manual.clear()
+    registry.restore()  # no in-process registration
     yield
-    registry.worker_registry._manual.clear()
-    registry.engine_registry._manual.clear()
+    registry.restore(saved)
     reset_plugin_manager()

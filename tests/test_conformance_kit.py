@@ -71,8 +71,30 @@ class WrongName(Good):
     name = "kit-something-else"
 
 
+class HonestBatchy(Batchy):
+    name = "kit-honest-batchy"
+    streams_scores = False  # declared by the worker: the streaming check is skipped
+
+
+class SlowDispatch(Good):
+    """Runs num_workers at a time, but spends a second dispatching each batch."""
+
+    name = "kit-slow-dispatch"
+    respects_num_workers = True
+
+    def run(self, *, function, params_pool, params_ids, num_function_returns=1, num_workers=2, **kwargs):
+        from concurrent.futures import ThreadPoolExecutor
+        import time
+
+        time.sleep(1.0)
+        with ThreadPoolExecutor(num_workers) as pool:
+            return list(pool.map(lambda p, i: self.deliver(evaluate(function, p, param_id=i,
+                                 num_objectives=num_function_returns)), params_pool, params_ids))
+
+
 for cls, key in [(Good, "kit-good"), (Batchy, "kit-batchy"), (DropsOne, "kit-drops-one"), (NoCatch, "kit-no-catch"),
-                 (IgnoresTimeout, "kit-ignores-timeout"), (Leaks, "kit-leaks"), (WrongName, "kit-wrong-name")]:
+                 (IgnoresTimeout, "kit-ignores-timeout"), (Leaks, "kit-leaks"), (WrongName, "kit-wrong-name"),
+                 (HonestBatchy, "kit-honest-batchy"), (SlowDispatch, "kit-slow-dispatch")]:
     register_worker(key, cls)
 
 
@@ -83,39 +105,16 @@ class Base(WorkerConformanceSuite):
     leftover_grace_s = 0.3
 
 
-class TestGood(Base):
+for key in ["kit-good", "kit-drops-one", "kit-no-catch", "kit-ignores-timeout", "kit-leaks", "kit-wrong-name",
+            "kit-batchy", "kit-honest-batchy", "kit-slow-dispatch"]:
+    title = "Test" + "".join(part.title() for part in key.removeprefix("kit-").split("-"))
+    globals()[title] = type(title, (Base,), {"__test__": True, "worker_type": key})
+
+
+class TestSlowDispatchScaled(Base):
     __test__ = True
-    worker_type = "kit-good"
-
-
-class TestDropsOne(Base):
-    __test__ = True
-    worker_type = "kit-drops-one"
-
-
-class TestNoCatch(Base):
-    __test__ = True
-    worker_type = "kit-no-catch"
-
-
-class TestIgnoresTimeout(Base):
-    __test__ = True
-    worker_type = "kit-ignores-timeout"
-
-
-class TestLeaks(Base):
-    __test__ = True
-    worker_type = "kit-leaks"
-
-
-class TestWrongName(Base):
-    __test__ = True
-    worker_type = "kit-wrong-name"
-
-
-class TestBatchy(Base):
-    __test__ = True
-    worker_type = "kit-batchy"
+    worker_type = "kit-slow-dispatch"
+    timing_scale = 3.0  # a slow machine: 2 x 0.4 s + 3 x 0.7 s allowed
 '''
 
 
@@ -125,7 +124,7 @@ def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess(
         "-q", "-p", "no:cacheprovider", "-k",
         "one_score_per_id or exception_scores or test_timeout or int_ids or resolves_through or end_to_end_search"
-        " or reported_as_they_arrive",
+        " or reported_as_they_arrive or parallelism",
     )
     outcomes = {}
     for line in result.outlines:
@@ -142,5 +141,43 @@ def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pyteste
     assert "TestWrongName::test_resolves_through_registry" in failed
     assert "TestBatchy::test_scores_are_reported_as_they_arrive" in failed
     assert "TestGood" not in failed
+    assert "TestHonestBatchy::test_scores_are_reported_as_they_arrive" not in failed  # declared: skipped
+    assert "TestSlowDispatch::test_parallelism" in failed  # 1 s of dispatch is over the default bound
+    assert "TestSlowDispatchScaled::test_parallelism" not in failed  # and within the scaled one
+    assert "TestSlowDispatchScaled::test_one_score_per_id" not in failed
     outcome = result.parseoutcomes()
     assert outcome.get("passed", 0) >= 5
+
+
+def test_capabilities_come_from_the_worker_class_and_old_suite_attributes_still_work() -> None:
+    from compileiq.testing import WorkerConformanceSuite
+
+    class New(WorkerConformanceSuite):
+        worker_type = "sequential"
+
+    class Old(WorkerConformanceSuite):
+        worker_type = "sequential"
+        crash_reason_names_exit = False
+
+    assert New().capability("reports_exit_status") is True
+    assert New().capability("isolates_crashes") is False  # SequentialWorker declares none
+    with pytest.warns(DeprecationWarning, match="declare `reports_exit_status` on the worker class"):
+        assert Old().capability("reports_exit_status") is False
+
+
+def test_time_tolerances_scale_by_attribute_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from compileiq.testing import WorkerConformanceSuite
+
+    class Suite(WorkerConformanceSuite):
+        worker_type = "sequential"
+
+    monkeypatch.delenv("COMPILEIQ_TEST_TIME_SCALE", raising=False)
+    assert Suite().scale == 1.0
+    monkeypatch.setenv("COMPILEIQ_TEST_TIME_SCALE", "2.5")
+    assert Suite().scale == 2.5
+    Suite.timing_scale = 4.0
+    assert Suite().scale == 4.0
+    Suite.timing_scale = None
+    monkeypatch.setenv("COMPILEIQ_TEST_TIME_SCALE", "slow")
+    with pytest.raises(ValueError, match="COMPILEIQ_TEST_TIME_SCALE='slow' is not a number"):
+        _ = Suite().scale

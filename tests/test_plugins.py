@@ -60,7 +60,7 @@ def test_broken_plugins_are_listed_as_failed_and_others_work(fakes: Path, cache_
     assert infos["fake"].status == "ok" and infos["fake"].distribution == "compileiq-fake"
     assert infos["broken"].status.startswith("failed: ImportError: libbackend.so")
     assert infos["sequential"].status == "ok"
-    assert infos["hooked"].status == "ok" and infos["hooked"].distribution == "(in-process)"
+    assert infos["hooked"].status == "ok" and infos["hooked"].distribution == "compileiq-hooks"
     failures = {f.name: f for f in plugin_failures()}
     assert "boom at import" in failures["badhooks"].error
     with pytest.raises(PluginLoadError, match="compileiq-broken"):
@@ -219,3 +219,49 @@ def test_cli_json_without_fakes_is_all_ok() -> None:
     out = subprocess.run([str(script), "workers", "--json"], capture_output=True, text=True, check=True)
     rows = {r["name"]: r["status"] for r in json.loads(out.stdout)}
     assert rows["sequential"] == rows["multiprocess"] == "ok"
+
+
+def _plugins_json(fakes: Path, **env_vars: str) -> tuple[int, dict[str, dict]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fakes), os.environ.get("PYTHONPATH", "")]), **env_vars}
+    out = subprocess.run([sys.executable, "-m", "compileiq", "plugins", "--json"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.stdout, out.stderr
+    return out.returncode, {r["distribution"]: r for r in json.loads(out.stdout)}
+
+
+def test_cli_plugins_lists_every_distribution_with_hooks_provides_and_status(fakes: Path) -> None:
+    code, rows = _plugins_json(fakes, COMPILEIQ_STRICT_PLUGINS="1")  # a listing reports, even in strict mode
+    assert code == 1  # something failed
+    assert rows["compileiq-badhooks"]["status"] == "failed: hook plugin 'badhooks': RuntimeError: boom at import"
+    assert rows["compileiq-broken"]["status"].startswith("failed: worker 'broken': ImportError: libbackend")
+    hooks = rows["compileiq-hooks"]
+    assert hooks["status"] == "ok" and hooks["version"] == "0.1" and hooks["hook_plugins"] == ["hooks"]
+    assert hooks["hooks"] == ["compileiq_register_workers", "compileiq_report_header"]
+    assert hooks["workers"] == ["hooked"]  # registered by its hook, credited to its distribution
+    assert rows["compileiq-fake"]["workers"] == ["fake"] and rows["compileiq-fake"]["status"] == "ok"
+    core = rows["compileiq-core"]
+    assert core["status"] == "ok" and core["engines"] == ["genetic", "random"]
+    assert {"disabled", "loguru"} <= set(core["trackers"])
+    assert rows["compileiq-sequential"]["workers"] == ["sequential"]
+
+
+def test_cli_plugins_allow_and_disable_lists(fakes: Path) -> None:
+    _, rows = _plugins_json(fakes, COMPILEIQ_ENABLED_PLUGINS="compileiq-hooks")  # a distribution name works too
+    assert rows["compileiq-hooks"]["status"] == "ok" and rows["compileiq-hooks"]["workers"] == ["hooked"]
+    assert rows["compileiq-badhooks"]["status"] == "disabled: not in COMPILEIQ_ENABLED_PLUGINS"
+    _, rows = _plugins_json(fakes, COMPILEIQ_ENABLED_PLUGINS="hooks,badhooks", COMPILEIQ_DISABLED_PLUGINS="badhooks")
+    assert rows["compileiq-badhooks"]["status"] == "disabled by COMPILEIQ_DISABLED_PLUGINS"
+    assert rows["compileiq-hooks"]["status"] == "ok"
+    code, rows = _plugins_json(fakes, COMPILEIQ_DISABLE_PLUGIN_AUTOLOAD="1")
+    assert rows["compileiq-hooks"]["status"] == "disabled by COMPILEIQ_DISABLE_PLUGIN_AUTOLOAD"
+    assert rows["compileiq-hooks"]["hooks"] == [] and rows["compileiq-hooks"]["workers"] == []
+
+
+def test_allow_list_loads_only_the_named_hook_plugins(fakes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compileiq.plugins import get_plugin_manager, reset_plugin_manager
+
+    monkeypatch.setenv("COMPILEIQ_ENABLED_PLUGINS", "hooks")
+    reset_plugin_manager()
+    assert resolve_worker("hooked").__name__ == "FakeWorker"
+    assert plugin_failures() == [] and get_plugin_manager().get_plugin("badhooks") is None
+    assert "badhooks_pkg" not in sys.modules

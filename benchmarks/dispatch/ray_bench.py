@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from compileiq.testing.processes import alive
+
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -42,14 +44,6 @@ def sleep50(config: dict) -> float:
 def hang(config: dict) -> float:
     time.sleep(3600)
     return 1.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def first_evaluation(worker_cls: type) -> dict[str, float]:
@@ -88,7 +82,7 @@ def timeout_latency(worker, timeout: float = 1.0) -> dict[str, float]:
     meta = scores[0].metadata_dict
     assert meta["failure"] == "timeout", meta
     pid = int(meta["pid"])
-    while _alive(pid) and time.perf_counter() - returned < 30:
+    while alive(pid) and time.perf_counter() - returned < 30:
         time.sleep(0.01)
     gone = time.perf_counter()
     del started

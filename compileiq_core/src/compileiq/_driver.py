@@ -249,7 +249,7 @@ class Driver:
             if key in streamed or (not score.is_baseline and (key not in issued or key in done)):
                 return
             streamed.add(key)
-            if score.params is None and not score.is_baseline:
+            if score.params is None and not score.is_baseline and isinstance(key, str):
                 score.params = issued[key]
             self._record(score, generation, ask_seq)
 
@@ -285,7 +285,7 @@ class Driver:
                 evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
         return self._after_batch(generation, returned, evaluations, successes, ids, first, live=bool(pending))
 
-    def _run_worker(self, params: list[Any], ids: list[str]) -> Any:
+    def _run_worker(self, params: list[Any], ids: list[Any]) -> Any:
         return self.worker.run(
             function=self.search.objective_function,
             params_pool=params,
@@ -324,7 +324,7 @@ class Driver:
                 f"worker {name!r} returned {type(returned).__name__} from run(); it must return a "
                 "list of Score, one per params id."
             )
-        by_id: dict[str, Score] = {}
+        by_id: dict[Any, Score] = {}
         for score in returned:
             if not isinstance(score, Score):
                 raise RuntimeError(

@@ -29,8 +29,8 @@ __all__ = [
     "SearchSpaceInput",
 ]
 
-SearchSpaceInput = Union[dict, Path, str, Any, list]
-SearchConfigInput = Union[SearchConfiguration, dict, Path, str]
+SearchSpaceInput = Union[dict[str, Any], Path, str, Any, list[Any]]
+SearchConfigInput = Union[SearchConfiguration, dict[str, Any], Path, str]
 DEFAULT_ENGINE = "genetic"
 _FIELDS = (
     "objective_function", "search_space", "search_config", "worker_type", "tracker_config", "debug",

@@ -1,6 +1,7 @@
 """The `compileiq` command.
 
 - `compileiq workers|engines [--json]`: the installed plugins;
+- `compileiq plugins [--json]`: every compileiq distribution: version, hooks, what it provides, status;
 - `compileiq runs [--folder DIR] [--json]`: the runs under a cache folder (id, start, status,
   evaluations, failures, best);
 - `compileiq report RUN [-o OUT]`: an HTML report of a run (needs `compileiq-core[report]`);
@@ -67,6 +68,26 @@ def _list(kind: str, as_json: bool) -> int:
         for line in _header_lines():
             print(line)
     return 1 if any(str(r["status"]).startswith(("failed", "conflict")) for r in rows) else 0
+
+
+def _plugins(as_json: bool) -> int:
+    from compileiq.inventory import list_plugins
+
+    infos = list_plugins()
+    if as_json:
+        print(json.dumps([info.as_dict() for info in infos], indent=2))
+    else:
+        rows: list[dict[str, object]] = []
+        for info in infos:
+            provides = [f"{kind}: {', '.join(names)}" for kind, names in
+                        (("workers", info.workers), ("engines", info.engines), ("trackers", info.trackers)) if names]
+            rows.append({"distribution": info.distribution, "version": info.version, "status": info.status,
+                         "provides": "; ".join(provides) or None,
+                         "hooks": ", ".join(h.removeprefix("compileiq_") for h in info.hooks) or None})
+        print(_table(rows, ["distribution", "version", "status", "provides", "hooks"]))
+        for line in _header_lines():
+            print(line)
+    return 1 if any(info.failed for info in infos) else 0
 
 
 def _default_folder() -> Path:
@@ -153,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in ("workers", "engines"):
         p = sub.add_parser(kind, help=f"list installed {kind} with their distribution, version and status")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("plugins", help="list every compileiq distribution: version, hooks, what it provides, status")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p = sub.add_parser("runs", help="list the runs in a cache folder: id, start, status, evaluations, best")
     p.add_argument("--folder", help="the cache folder (default ~/.cache/compileiq)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -168,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--num-workers", type=int, default=None)
     p.add_argument("--task-timeout", type=float, default=None)
     args = parser.parse_args(argv)
+    if args.command == "plugins":
+        return _plugins(args.json)
     if args.command == "runs":
         return _runs(args.folder, args.json)
     if args.command == "report":

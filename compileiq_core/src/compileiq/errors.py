@@ -13,8 +13,10 @@ __all__ = [
     "SearchSpaceError",
     "SearchSpaceExhaustedError",
     "SearchSpaceExhaustedWarning",
+    "TrackerNotInstalledError",
     "UnknownEngineError",
     "UnknownNameError",
+    "UnknownTrackerError",
     "UnknownWorkerError",
     "WorkerConflictError",
     "WorkerNotInstalledError",
@@ -46,7 +48,7 @@ class SearchSpaceExhaustedWarning(UserWarning):
 
 
 class UnknownNameError(CompileIQError, LookupError, ValueError):
-    """A worker or engine name that nothing installed provides."""
+    """A worker, engine or tracker name that nothing installed provides."""
 
 
 class UnknownWorkerError(UnknownNameError):
@@ -55,6 +57,10 @@ class UnknownWorkerError(UnknownNameError):
 
 class UnknownEngineError(UnknownNameError):
     """`engine` names no installed engine."""
+
+
+class UnknownTrackerError(UnknownNameError):
+    """A tracker type that no installed plugin provides."""
 
 
 class NotInstalledError(CompileIQError, ModuleNotFoundError):
@@ -67,6 +73,10 @@ class WorkerNotInstalledError(NotInstalledError):
 
 class EngineNotInstalledError(NotInstalledError):
     """A first-party engine is asked for but not installed."""
+
+
+class TrackerNotInstalledError(NotInstalledError, RuntimeError):
+    """A first-party tracker type (e.g. "mlflow") is asked for but its plugin is not installed."""
 
 
 class NameConflictError(CompileIQError, RuntimeError):

@@ -43,6 +43,17 @@ def compileiq_register_engines(registry: Registrar) -> None:
 
 
 @hookspec
+def compileiq_register_trackers(registry: Registrar) -> None:
+    """Register tracker types in process: `registry.register("name", TrackerClass or "module:Class")`.
+
+    `Search(tracker_config=cfg)` builds the tracker registered for `cfg.type`. Two plugins
+    registering one name is an error naming both (like workers and engines).
+
+    .. versionadded:: 1.1
+    """
+
+
+@hookspec
 def compileiq_search_start(search: Search, run_info: dict[str, Any]) -> None:
     """A search starts: `run_info` holds the worker name, engine, seed and start() arguments.
 
@@ -86,7 +97,7 @@ def compileiq_search_end(search: Search, result: SearchResult | None, error: Bas
 def compileiq_tracker_types() -> dict[str, Any] | None:
     """Tracker types this plugin provides: `{"mlflow": "module:TrackerClass" or the class}`.
 
-    `Search(tracker_config=cfg)` builds the tracker registered for `cfg.type`.
+    Superseded by `compileiq_register_trackers`; still honoured, with the same conflict checks.
 
     .. versionadded:: 1.0
     """
@@ -94,7 +105,7 @@ def compileiq_tracker_types() -> dict[str, Any] | None:
 
 @hookspec
 def compileiq_report_header() -> list[str] | str | None:
-    """Extra lines for `compileiq workers` and bug reports.
+    """Extra lines for `compileiq workers`, `compileiq plugins` and bug reports.
 
     .. versionadded:: 1.0
     """

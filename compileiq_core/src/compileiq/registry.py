@@ -1,24 +1,32 @@
-"""Name-keyed registries of workers (`compileiq.workers`) and engines (`compileiq.engines`).
+"""Name-keyed registries of workers, engines and trackers: one mechanism for the three kinds.
 
-A name resolves, in order, to: an in-process registration (`register_worker` or the
-`compileiq_register_workers` hook), then the one entry point of that name. Only that entry
-point is imported, once. Two distributions claiming one name is an error naming both.
+A name resolves, in order, to: an in-process registration (`register_worker`, ...), else the
+one *claim* on it. Claims come from the core's built-ins, from the registration hooks
+(`compileiq_register_workers(registry)`, ...) and from the entry-point group of the kind
+(`compileiq.workers`, ...). Only the claimed entry point is imported, once. Two distributions
+(or two hook plugins) claiming one name is an error naming both; the other names keep working.
+
+This module depends on `compileiq.plugins` (the plugin manager), never the other way round:
+the registries notice a new or reset plugin manager through `plugins.generation()`.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from compileiq import plugins
 from compileiq.errors import (
     EngineNotInstalledError,
     NameConflictError,
     NotInstalledError,
     PluginLoadError,
+    TrackerNotInstalledError,
     UnknownEngineError,
     UnknownNameError,
+    UnknownTrackerError,
     UnknownWorkerError,
     WorkerConflictError,
     WorkerNotInstalledError,
@@ -28,20 +36,34 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from compileiq.engines.base import Engine
+    from compileiq.tracker import BaseTracker
     from compileiq.worker import BaseWorker
 
 __all__ = [
+    "Claim",
+    "NamedRegistry",
     "PluginInfo",
     "Registrar",
+    "RegistrySnapshot",
     "engine_registry",
     "list_engines",
+    "list_trackers",
     "list_workers",
     "register_engine",
+    "register_tracker",
     "register_worker",
+    "registries",
+    "reset_registries",
     "resolve_engine",
+    "resolve_tracker",
     "resolve_worker",
+    "restore",
+    "snapshot",
+    "tracker_registry",
     "worker_registry",
 ]
+
+IN_PROCESS = "(in-process)"
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,31 @@ class PluginInfo:
             "version": self.version,
             "status": self.status,
         }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who offers a name: a built-in, a hook plugin or an entry point, and its distribution."""
+
+    name: str
+    target: Any  # a class or a "module:Class" string (the entry point's value for an entry point)
+    source: str  # "builtin", "hook <plugin name>" or "entry point"
+    distribution: str | None
+    version: str | None
+    entry_point: EntryPoint | None = None
+
+    @property
+    def owner(self) -> str:
+        """What two claims must share not to conflict: the distribution, else the source."""
+        return self.distribution or self.source
+
+    @property
+    def target_text(self) -> str:
+        return _target_text(self.target)
+
+    def load(self) -> Any:
+        """The claimed object, imported now."""
+        return self.entry_point.load() if self.entry_point is not None else _load_target(self.target)
 
 
 def _target_text(target: Any) -> str:
@@ -96,44 +143,90 @@ class Registrar:
         self._into[_check_name(self._kind, name)] = target
 
 
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """The in-process registrations of every registry, for `restore()` (tests)."""
+
+    manual: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 class NamedRegistry:
-    """Resolves names of one plugin kind to classes, lazily, through entry points."""
+    """Resolves the names of one plugin kind to classes, lazily, through hooks and entry points.
+
+    Args:
+        kind: the word used in messages ("worker").
+        group: the entry-point group ("compileiq.workers").
+        hooks: registration hooks called with `registry=Registrar` ("compileiq_register_workers").
+        mapping_hooks: hooks that return `{name: target}` instead (kept for older plugins).
+        base: "module:Class" every resolved class must subclass.
+        plugin_api: "module:CONSTANT" the class's `plugin_api` must equal (None: not checked).
+        name_attribute: class attribute that must equal an entry point's name (None: not checked).
+        builtin: names the core provides itself, name -> "module:Class".
+        first_party: names whose distribution is known, for the "not installed" message.
+        aliases: other spellings of names.
+        not_installed: message template ({name}, {dist}) of `not_installed_error`.
+        unknown: message template ({name}, {installed}, {hint}) of `unknown_error`.
+    """
 
     def __init__(
         self,
         *,
         kind: str,
         group: str,
-        hook: str,
-        first_party: dict[str, str],
-        aliases: dict[str, str],
+        hooks: tuple[str, ...],
+        base: str,
         unknown_error: type[UnknownNameError],
         not_installed_error: type[NotInstalledError],
         conflict_error: type[NameConflictError],
+        not_installed: str,
+        unknown: str,
+        plugin_api: str | None = None,
+        name_attribute: str | None = "name",
+        mapping_hooks: tuple[str, ...] = (),
+        builtin: dict[str, str] | None = None,
+        first_party: dict[str, str] | None = None,
+        aliases: dict[str, str] | None = None,
     ) -> None:
         self.kind = kind
         self.group = group
-        self.hook = hook
-        self.first_party = first_party
-        self.aliases = aliases
+        self.hooks = hooks
+        self.mapping_hooks = mapping_hooks
+        self.base = base
+        self.plugin_api_target = plugin_api
+        self.name_attribute = name_attribute
+        self.builtin = dict(builtin or {})
+        self.first_party = dict(first_party or {})
+        self.aliases = dict(aliases or {})
+        self.not_installed = not_installed
+        self.unknown = unknown
         self._unknown_error = unknown_error
         self._not_installed_error = not_installed_error
         self._conflict_error = conflict_error
         self._lock = threading.RLock()
+        self._manual: dict[str, Any] = {}
         self.reset()
 
+    @property
+    def hook(self) -> str:
+        """The main registration hook's name."""
+        return self.hooks[0]
+
     def reset(self) -> None:
-        """Forget scans, hook registrations and loaded classes (tests, new plugins)."""
+        """Forget scans, hook registrations and loaded classes (in-process registrations stay)."""
         with self._lock:
-            self._manual: dict[str, Any] = getattr(self, "_manual", {})
-            self._hooked: dict[str, Any] | None = None
+            self._hooked: dict[str, list[Claim]] | None = None
+            self._generation = plugins.generation()
             self._scan: dict[str, list[EntryPoint]] | None = None
             self._loaded: dict[str, Any] = {}
 
-    # -- sources ---------------------------------------------------------------------------
+    def _fresh(self) -> None:
+        if self._generation != plugins.generation():
+            self.reset()
+
+    # -- in-process registrations and snapshots -----------------------------------------------
 
     def register(self, name: str, target: Any) -> None:
-        """Register a class or "module:Class" under `name` in this process."""
+        """Register a class or "module:Class" under `name` in this process (wins over every claim)."""
         _check_name(self.kind, name)
         with self._lock:
             self._manual[name] = target
@@ -145,14 +238,45 @@ class NamedRegistry:
             self._manual.pop(name, None)
             self._loaded.pop(name, None)
 
-    def _hook_registrations(self) -> dict[str, Any]:
+    def registrations(self) -> dict[str, Any]:
+        """A copy of the in-process registrations, name -> target."""
         with self._lock:
-            if self._hooked is None:
-                from compileiq.plugins import get_plugin_manager
+            return dict(self._manual)
 
-                hooked: dict[str, Any] = {}
-                getattr(get_plugin_manager().hook, self.hook)(registry=Registrar(self.kind, hooked))
-                self._hooked = hooked
+    def replace_registrations(self, registrations: dict[str, Any]) -> None:
+        """Set the in-process registrations to exactly `registrations` (see `restore`)."""
+        with self._lock:
+            self._manual = dict(registrations)
+            self._loaded = {}
+
+    # -- claims -------------------------------------------------------------------------------
+
+    def _hook_claims(self) -> dict[str, list[Claim]]:
+        plugins.get_plugin_manager()  # loads the hook plugins first: their generation counts
+        with self._lock:
+            self._fresh()
+            if self._hooked is None:
+                claims: dict[str, list[Claim]] = {}
+                for name, target in self.builtin.items():
+                    claims.setdefault(name, []).append(Claim(name, target, "builtin", "compileiq-core", None))
+                registered: dict[str, dict[str, Any]] = {}
+
+                def arguments(plugin_name: str) -> dict[str, Any]:
+                    registered[plugin_name] = {}
+                    return {"registry": Registrar(self.kind, registered[plugin_name])}
+
+                for hook, as_mapping in [*((h, False) for h in self.hooks), *((h, True) for h in self.mapping_hooks)]:
+                    registered.clear()
+
+                    for plugin_name, result in plugins.call_each(hook, arguments):
+                        found = dict(result or {}) if as_mapping else registered[plugin_name]
+                        dist, version = plugins.distribution_of(plugin_name)
+                        for name, target in found.items():
+                            claim = Claim(name, target, f"hook {plugin_name}", dist, version)
+                            same = [c for c in claims.get(name, []) if c.source == claim.source]
+                            if not same:
+                                claims.setdefault(name, []).append(claim)
+                self._hooked = claims
             return self._hooked
 
     def _entry_points(self) -> dict[str, list[EntryPoint]]:
@@ -172,11 +296,23 @@ class NamedRegistry:
                 self._scan = scan
             return self._scan
 
+    def claims(self, name: str) -> list[Claim]:
+        """Every claim on `name` (built-in, hooks, entry points), one per owner, hooks first."""
+        found = list(self._hook_claims().get(name, []))
+        for ep in self._entry_points().get(name, []):
+            dist = ep.dist
+            found.append(Claim(name, ep.value, "entry point", dist.name if dist else None,
+                               dist.version if dist else None, ep))
+        by_owner: dict[str, Claim] = {}
+        for claim in found:
+            by_owner.setdefault(claim.owner.lower().replace("_", "-"), claim)
+        return list(by_owner.values())
+
     def names(self) -> list[str]:
         """Every name installed or registered (aliases not included)."""
-        return sorted({*self._manual, *self._hook_registrations(), *self._entry_points()})
+        return sorted({*self._manual, *self._hook_claims(), *self._entry_points()})
 
-    # -- resolution ------------------------------------------------------------------------
+    # -- resolution ---------------------------------------------------------------------------
 
     def canonical(self, name: str) -> str:
         key = name.strip().lower()
@@ -187,100 +323,90 @@ class NamedRegistry:
         if not isinstance(name, str):
             raise TypeError(f"{self.kind} name {name!r} must be a string.")
         key = self.canonical(name)
+        self._fresh()
         loaded = self._loaded.get(key)
         if loaded is not None:
             return loaded
         with self._lock:
             if key in self._manual:
                 cls = self._check(key, _load_target(self._manual[key]), None)
-            elif key in self._hook_registrations():
-                cls = self._check(key, _load_target(self._hooked[key]), None)  # type: ignore[index]
             else:
-                cls = self._from_entry_point(name, key)
+                cls = self._from_claims(name, key)
             self._loaded[key] = cls
             return cls
 
-    def _from_entry_point(self, name: str, key: str) -> Any:
-        eps = self._entry_points().get(key, [])
-        if len(eps) > 1:
-            dists = ", ".join(f"{ep.dist.name if ep.dist else '?'} ({ep.value})" for ep in eps)
+    def _from_claims(self, name: str, key: str) -> Any:
+        claims = self.claims(key)
+        if len(claims) > 1:
+            owners = ", ".join(f"{c.distribution or c.source} ({c.target_text})" for c in claims)
             raise self._conflict_error(
-                f"{self.kind} name {key!r} is claimed by several installed distributions: {dists}. "
-                "Uninstall all but one of them."
+                f"{self.kind} name {key!r} is claimed by several installed distributions: {owners}. "
+                "Uninstall all but one of them (or block a hook plugin with COMPILEIQ_DISABLED_PLUGINS)."
             )
-        if not eps:
+        if not claims:
             raise self._missing(name, key)
-        ep = eps[0]
+        claim = claims[0]
         try:
-            obj = ep.load()
+            obj = claim.load()
         except Exception as exc:
-            from compileiq.plugins import PluginFailure, record_failure
-
-            dist = ep.dist
             error = PluginLoadError(
-                f"{self.kind} {key!r} from {dist.name if dist else '?'} {dist.version if dist else ''} "
-                f"failed to import ({ep.value}): {type(exc).__name__}: {exc}. Upgrade or reinstall that "
-                "package; the other plugins keep working."
+                f"{self.kind} {key!r} from {claim.distribution or '?'} {claim.version or ''} "
+                f"failed to import ({claim.target_text}): {type(exc).__name__}: {exc}. Upgrade or reinstall "
+                "that package; the other plugins keep working."
             )
             try:
-                record_failure(
-                    PluginFailure(self.kind, key, dist.name if dist else None, dist.version if dist else None,
-                                  f"{type(exc).__name__}: {exc}")
+                plugins.record_failure(
+                    plugins.PluginFailure(self.kind, key, claim.distribution, claim.version,
+                                          f"{type(exc).__name__}: {exc}")
                 )
             except PluginLoadError:
                 pass
             raise error from exc
-        return self._check(key, obj, ep)
+        return self._check(key, obj, claim if claim.entry_point is not None else None)
 
-    def _check(self, key: str, obj: Any, ep: EntryPoint | None) -> Any:
+    def _check(self, key: str, obj: Any, claim: Claim | None) -> Any:
         base = self.base_class()
-        source = f"entry point {ep.value!r} of {ep.dist.name if ep and ep.dist else '?'}" if ep else "registration"
+        source = f"entry point {claim.target_text!r} of {claim.distribution or '?'}" if claim else "registration"
         if not isinstance(obj, type) or not issubclass(obj, base):
             raise PluginLoadError(
                 f"{self.kind} {key!r} ({source}) is {obj!r}, not a subclass of {base.__name__}."
             )
-        declared = getattr(obj, "name", "")
-        if ep is not None and declared != key:
-            raise PluginLoadError(
-                f"{self.kind} {key!r} ({source}) declares name={declared!r}; the class attribute "
-                f"`name` must equal the entry-point name {key!r}."
-            )
-        api = getattr(obj, "plugin_api", None)
+        if claim is not None and self.name_attribute is not None:
+            declared = getattr(obj, self.name_attribute, "")
+            if declared != key:
+                raise PluginLoadError(
+                    f"{self.kind} {key!r} ({source}) declares {self.name_attribute}={declared!r}; the class "
+                    f"attribute `{self.name_attribute}` must equal the entry-point name {key!r}."
+                )
         supported = self.plugin_api()
-        if api != supported:
-            raise PluginLoadError(
-                f"{self.kind} {key!r} ({source}) targets plugin API {api!r}; this compileiq-core "
-                f"provides {supported}. Upgrade the plugin or compileiq-core so they match."
-            )
+        if supported is not None:
+            api = getattr(obj, "plugin_api", None)
+            if api != supported:
+                raise PluginLoadError(
+                    f"{self.kind} {key!r} ({source}) targets plugin API {api!r}; this compileiq-core "
+                    f"provides {supported}. Upgrade the plugin or compileiq-core so they match."
+                )
         return obj
 
     def base_class(self) -> type:
-        if self.kind == "worker":
-            from compileiq.worker import BaseWorker
+        """The class every resolved target must subclass."""
+        base: type = _load_target(self.base)
+        return base
 
-            return BaseWorker
-        from compileiq.engines.base import Engine
-
-        return Engine
-
-    def plugin_api(self) -> int:
-        if self.kind == "worker":
-            from compileiq.worker import PLUGIN_API
-        else:
-            from compileiq.engines.base import PLUGIN_API
-        return PLUGIN_API
+    def plugin_api(self) -> int | None:
+        """The plugin API version this core provides for the kind (None: not versioned)."""
+        return None if self.plugin_api_target is None else int(_load_target(self.plugin_api_target))
 
     def _missing(self, name: str, key: str) -> Exception:
         if key in self.first_party:
             dist = self.first_party[key]
-            return self._not_installed_error(
-                f"{self.kind}_type={name!r} is provided by the {dist!r} package, which is not "
-                f"installed. Install it with:  pip install {dist}    (or: pip install \"compileiq[all]\")"
-                if self.kind == "worker"
-                else f"engine {name!r} is provided by the {dist!r} package, which is not installed. "
-                f"Install it with:  pip install {dist}",
-                name=dist,
-            )
+            disabled = self._disabled_in(dist)
+            if disabled:
+                return self._unknown_error(
+                    f"{self.kind} {name!r} comes from {dist}, which is installed, but its hook plugin is "
+                    f"{disabled}. Enable it (COMPILEIQ_DISABLED_PLUGINS / COMPILEIQ_ENABLED_PLUGINS) to use {name!r}."
+                )
+            return self._not_installed_error(self.not_installed.format(name=name, dist=dist), name=dist)
         import difflib
 
         installed = self.names()
@@ -293,33 +419,37 @@ class NamedRegistry:
             target = self.aliases.get(suggestion, suggestion)
             if target not in installed and target in self.first_party:
                 hint += f" (not installed: pip install {self.first_party[target]})"
-        label = "worker_type" if self.kind == "worker" else "engine"
-        return self._unknown_error(
-            f"Unknown {label} {name!r}. Installed {self.kind}s: {', '.join(installed) or 'none'}.{hint}"
-        )
+        return self._unknown_error(self.unknown.format(name=name, installed=", ".join(installed) or "none",
+                                                       hint=hint))
 
-    # -- listing ---------------------------------------------------------------------------
+    @staticmethod
+    def _disabled_in(distribution: str) -> str | None:
+        """Why the hook plugin of `distribution` is switched off, if it has one that is."""
+        key = distribution.lower().replace("_", "-")
+        for plugin in plugins.hook_plugins():
+            if (plugin.distribution or "").lower().replace("_", "-") == key and plugin.status.startswith("disabled"):
+                return plugin.status
+        return None
+
+    # -- listing ------------------------------------------------------------------------------
 
     def describe(self) -> list[PluginInfo]:
         """Every name with its distribution, version and load status (imports plugin modules)."""
         infos: list[PluginInfo] = []
         for name in self.names():
-            manual = self._manual.get(name, self._hook_registrations().get(name))
-            eps = self._entry_points().get(name, [])
-            if manual is not None:
-                target, dist, version = _target_text(manual), "(in-process)", None
-            elif eps:
-                ep = eps[0]
-                target = ep.value
-                dist = ep.dist.name if ep.dist else None
-                version = ep.dist.version if ep.dist else None
+            claims = self.claims(name)
+            if name in self._manual:
+                target, dist, version = _target_text(self._manual[name]), IN_PROCESS, None
+            elif claims:
+                claim = claims[0]
+                target, dist, version = claim.target_text, claim.distribution or IN_PROCESS, claim.version
             else:  # pragma: no cover - names() only lists known sources
                 continue
             try:
                 self.resolve(name)
                 status = "ok"
             except NameConflictError:
-                status = "conflict: " + ", ".join(ep.dist.name if ep.dist else "?" for ep in eps)
+                status = "conflict: " + ", ".join(c.distribution or c.source for c in claims)
             except Exception as exc:  # noqa: BLE001 - listing reports every failure
                 cause = exc.__cause__ or exc
                 status = f"failed: {type(cause).__name__}: {cause}"
@@ -330,7 +460,9 @@ class NamedRegistry:
 worker_registry = NamedRegistry(
     kind="worker",
     group="compileiq.workers",
-    hook="compileiq_register_workers",
+    hooks=("compileiq_register_workers",),
+    base="compileiq.worker:BaseWorker",
+    plugin_api="compileiq.worker:PLUGIN_API",
     first_party={
         "multiprocess": "compileiq-multiprocess",
         "isolated": "compileiq-isolated",
@@ -342,28 +474,72 @@ worker_registry = NamedRegistry(
     unknown_error=UnknownWorkerError,
     not_installed_error=WorkerNotInstalledError,
     conflict_error=WorkerConflictError,
+    not_installed=(
+        "worker_type={name!r} is provided by the {dist!r} package, which is not installed. "
+        'Install it with:  pip install {dist}    (or: pip install "compileiq[all]")'
+    ),
+    unknown="Unknown worker_type {name!r}. Installed workers: {installed}.{hint}",
 )
 
 engine_registry = NamedRegistry(
     kind="engine",
     group="compileiq.engines",
-    hook="compileiq_register_engines",
+    hooks=("compileiq_register_engines",),
+    base="compileiq.engines.base:Engine",
+    plugin_api="compileiq.engines.base:PLUGIN_API",
     first_party={"random": "compileiq-core", "genetic": "compileiq-core"},
     aliases={"amber": "genetic"},
     unknown_error=UnknownEngineError,
     not_installed_error=EngineNotInstalledError,
     conflict_error=NameConflictError,
+    not_installed=(
+        "engine {name!r} is provided by the {dist!r} package, which is not installed. "
+        "Install it with:  pip install {dist}"
+    ),
+    unknown="Unknown engine {name!r}. Installed engines: {installed}.{hint}",
 )
+
+tracker_registry = NamedRegistry(
+    kind="tracker",
+    group="compileiq.trackers",
+    hooks=("compileiq_register_trackers",),
+    mapping_hooks=("compileiq_tracker_types",),
+    base="compileiq.tracker:BaseTracker",
+    name_attribute=None,
+    builtin={"disabled": "compileiq.tracker:DisabledTracker", "loguru": "compileiq.tracker:LoguruTracker"},
+    first_party={"mlflow": "compileiq-mlflow"},
+    unknown_error=UnknownTrackerError,
+    not_installed_error=TrackerNotInstalledError,
+    conflict_error=NameConflictError,
+    not_installed=(
+        "tracker type {name!r} needs the {dist} plugin, which is not installed; pip install {dist}, "
+        "or use another tracker_config."
+    ),
+    unknown="tracker type {name!r} is unknown; installed tracker types: {installed}.{hint}",
+)
+
+
+def registries() -> dict[str, NamedRegistry]:
+    """The registries by kind: "worker", "engine", "tracker"."""
+    return {r.kind: r for r in (worker_registry, engine_registry, tracker_registry)}
 
 
 def resolve_worker(name: str) -> type[BaseWorker]:
     """The worker class for a `worker_type` name ("multiprocess", "ray", an alias, ...)."""
-    return worker_registry.resolve(name)
+    cls: type[BaseWorker] = worker_registry.resolve(name)
+    return cls
 
 
 def resolve_engine(name: str) -> type[Engine]:
     """The engine class for an engine name ("random", "genetic", ...)."""
-    return engine_registry.resolve(name)
+    cls: type[Engine] = engine_registry.resolve(name)
+    return cls
+
+
+def resolve_tracker(name: str) -> type[BaseTracker]:
+    """The tracker class for a tracker type ("loguru", "mlflow", ...)."""
+    cls: type[BaseTracker] = tracker_registry.resolve(name)
+    return cls
 
 
 def register_worker(name: str, target: Any) -> None:
@@ -376,6 +552,11 @@ def register_engine(name: str, target: Any) -> None:
     engine_registry.register(name, target)
 
 
+def register_tracker(name: str, target: Any) -> None:
+    """Make a tracker class (or "module:Class") available as tracker type `name` in this process."""
+    tracker_registry.register(name, target)
+
+
 def list_workers() -> list[PluginInfo]:
     """Every installed worker with its distribution, version and status."""
     return worker_registry.describe()
@@ -386,7 +567,26 @@ def list_engines() -> list[PluginInfo]:
     return engine_registry.describe()
 
 
+def list_trackers() -> list[PluginInfo]:
+    """Every installed tracker type with its distribution, version and status."""
+    return tracker_registry.describe()
+
+
 def reset_registries() -> None:
-    """Forget cached scans and loaded classes of both registries."""
-    worker_registry.reset()
-    engine_registry.reset()
+    """Forget cached scans and loaded classes of every registry (registrations stay)."""
+    for registry in registries().values():
+        registry.reset()
+
+
+def snapshot() -> RegistrySnapshot:
+    """The in-process registrations of every registry, to `restore()` later (tests)."""
+    return RegistrySnapshot({kind: r.registrations() for kind, r in registries().items()})
+
+
+def restore(saved: RegistrySnapshot | None = None) -> None:
+    """Put back the registrations of `saved` (None: none at all) and forget every cache."""
+    manual = saved.manual if saved is not None else {}
+    for kind, registry in registries().items():
+        registry.replace_registrations(manual.get(kind, {}))
+        registry.reset()
+

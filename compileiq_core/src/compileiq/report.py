@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from compileiq.journal import Journal
 
@@ -82,7 +82,7 @@ class _Data:
         if self.num != 1 or self.values.empty or self.values.iloc[:, 0].isna().all():
             return None
         column = self.values.iloc[:, 0]
-        return int(column.idxmin() if self.minimize else column.idxmax())
+        return int(cast(int, column.idxmin() if self.minimize else column.idxmax()))
 
 
 def _save(fig: Any, folder: Path, name: str) -> tuple[str, str]:

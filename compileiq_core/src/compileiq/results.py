@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ EXTRA_COLUMNS = ("param_id", "is_baseline", "wall_time", "worker", "failure_reas
 """The columns after the contract's ones."""
 
 
-def failure_reason(failed: bool, metadata: str | dict | None) -> str | None:
+def failure_reason(failed: bool, metadata: str | dict[str, Any] | None) -> str | None:
     """Why an evaluation failed, from its metadata (`failure` kind and `error` text); None if it did not."""
     if not failed:
         return None
@@ -84,9 +85,10 @@ def _columns(num_scores: int, normalize: bool) -> list[str]:
     return columns + list(EXTRA_COLUMNS)
 
 
-def _loads_column(cells: list[str | None]) -> list[Any]:
+def _loads_column(cells: Sequence[str | None]) -> list[Any]:
     """Decode a column of JSON cells in one parse (much faster than one `json.loads` per cell)."""
-    return json.loads("[" + ",".join("null" if c is None else c for c in cells) + "]")
+    decoded: list[Any] = json.loads("[" + ",".join("null" if c is None else c for c in cells) + "]")
+    return decoded
 
 
 class SearchResult:
@@ -118,8 +120,8 @@ class SearchResult:
 
     @classmethod
     def from_journal_rows(
-        cls, rows: list[tuple], reasons: list[tuple], problem_type: ProblemType | str, num_scores: int,
-        normalize: bool,
+        cls, rows: list[tuple[Any, ...]], reasons: list[tuple[Any, ...]], problem_type: ProblemType | str,
+        num_scores: int, normalize: bool,
     ) -> SearchResult:
         """Build a result from `Journal.result()`'s rows: `(metadata, generation, score, params, norm_score,
         param_id, is_baseline, wall_time, worker, failed)` (score, params, norm_score JSON) and the
@@ -216,7 +218,7 @@ class SearchResult:
         row = score_row(score, generation_num, normalize)
         frame = pd.DataFrame([row])
         frame["params"] = frame["params"].astype(object)
-        frame.at[0, "params"] = score.params
+        frame.at[0, "params"] = cast(Any, score.params)
         self.df_results = frame if self.df_results.empty else pd.concat([self.df_results, frame], ignore_index=True)
 
     def clear_duplicates(self) -> pd.DataFrame:
@@ -246,7 +248,8 @@ class SearchResult:
 
     def _numeric(self, columns: list[str]) -> pd.DataFrame:
         frame = self.df_results[columns].replace(INVALID_SCORE, np.nan)
-        return frame.apply(pd.to_numeric, errors="coerce")
+        numeric: pd.DataFrame = frame.apply(pd.to_numeric, errors="coerce")
+        return numeric
 
     def _candidates(self) -> pd.DataFrame:
         """Numeric objective values of the non-baseline rows."""
@@ -262,7 +265,7 @@ class SearchResult:
 
     def get_best_result(
         self, multiscore_scope: MultiScoreComparison | str = MultiScoreComparison.PARETO
-    ) -> dict | list[dict]:
+    ) -> dict[Any, Any] | list[dict[Any, Any]]:
         """The best row as a dict (a list of dicts: the Pareto front, for several objectives).
 
         Several objectives: "pareto_front" (default), "avg" (best row mean) or "stddev" (lowest
@@ -275,7 +278,7 @@ class SearchResult:
         if self.num_scores == 1:
             column = values.iloc[:, 0]
             index = column.idxmin() if minimize else column.idxmax()
-            return self.df_results.loc[index].to_dict()
+            return self._row(index)
         try:
             scope = MultiScoreComparison(multiscore_scope)
         except ValueError:
@@ -290,9 +293,13 @@ class SearchResult:
         if stat.empty:
             raise ValueError(_ALL_INVALID)
         index = stat.idxmin() if minimize else stat.idxmax()
-        return self.df_results.loc[index].to_dict()
+        return self._row(index)
 
-    def pareto_front(self) -> list[dict]:
+    def _row(self, index: Any) -> dict[Any, Any]:
+        row: dict[Any, Any] = self.df_results.loc[index].to_dict()
+        return row
+
+    def pareto_front(self) -> list[dict[Any, Any]]:
         """Rows no other row beats on every objective (rows with an invalid value dropped)."""
         if self.num_scores == 1:
             raise ValueError("pareto_front() needs several objectives; use get_best_result() for one.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from typing import Any, Final, Literal, Union
+from typing import Any, Final, Literal, SupportsFloat, Union, cast
 
 from compileiq.errors import ScoreValidationError
 
@@ -25,12 +25,12 @@ __all__ = [
 INVALID_SCORE: Final[Literal["*"]] = "*"
 """The sentinel for a failed evaluation, as a whole score or as one objective's value."""
 
-BASELINE_CONFIG: Final[dict] = {}
+BASELINE_CONFIG: Final[dict[str, Any]] = {}
 """What the objective receives for a baseline run (normalization)."""
 
 SingleScore = Union[int, float, Literal["*"]]
 MultiScore = Union[list[SingleScore], tuple[SingleScore, ...]]
-ParamArg = Union[dict, str, list]
+ParamArg = Union[dict[str, Any], str, list[Any]]
 
 
 def _describe(value: object) -> str:
@@ -40,7 +40,7 @@ def _describe(value: object) -> str:
     return f"{text} ({type(value).__name__})"
 
 
-def validate_inf_nan(value: float) -> float | str:
+def validate_inf_nan(value: float) -> float | Literal["*"]:
     """Return `INVALID_SCORE` for NaN or an infinity, else the value unchanged."""
     if isinstance(value, float) and not math.isfinite(value):
         return INVALID_SCORE
@@ -58,7 +58,7 @@ def _single(value: object, num_objectives: int) -> SingleScore:
     elif isinstance(value, float):
         return validate_inf_nan(value)
     elif isinstance(value, numbers.Real) or type(value).__name__ == "Decimal":
-        return validate_inf_nan(float(value))  # numpy scalars, Fraction, Decimal
+        return validate_inf_nan(float(cast(SupportsFloat, value)))  # numpy scalars, Fraction, Decimal
     expected = "a number" if num_objectives == 1 else f"a list or tuple of {num_objectives} numbers"
     raise ScoreValidationError(
         f"objective returned {_describe(value)}; expected {expected} or {INVALID_SCORE!r} "
@@ -94,7 +94,7 @@ def invalidate_score(num_objectives: int) -> str | list[str]:
     return INVALID_SCORE if num_objectives == 1 else [INVALID_SCORE] * num_objectives
 
 
-def _ratio(current: object, baseline: object) -> float | str:
+def _ratio(current: object, baseline: object) -> float | Literal["*"]:
     numeric = (int, float)
     if (
         not isinstance(current, numeric)
@@ -107,7 +107,7 @@ def _ratio(current: object, baseline: object) -> float | str:
     return validate_inf_nan(current / baseline)
 
 
-def normalize_scores(current_score: object, baseline_score: object) -> float | str | list:
+def normalize_scores(current_score: object, baseline_score: object) -> SingleScore | list[SingleScore]:
     """`current / baseline`, element-wise for several objectives (a list then).
 
     An element whose baseline is zero or whose values are not numbers becomes `"*"`. The same
@@ -121,7 +121,7 @@ def normalize_scores(current_score: object, baseline_score: object) -> float | s
     if isinstance(current_score, (list, tuple)):
         base = baseline_score if isinstance(baseline_score, (list, tuple)) else None
         if base is None or len(base) != len(current_score):
-            return [INVALID_SCORE] * len(current_score)
+            return [INVALID_SCORE for _ in current_score]
         return [_ratio(c, b) for c, b in zip(current_score, base)]
     if isinstance(current_score, (int, float, str)):
         return _ratio(current_score, baseline_score)
@@ -162,7 +162,7 @@ class Score:
         num_objectives: int,
         params: ParamArg | None = None,
         norm_score: Any = None,
-        metadata: str | dict = "",
+        metadata: str | dict[str, Any] = "",
         is_baseline: bool = False,
     ) -> None:
         if not isinstance(num_objectives, int) or isinstance(num_objectives, bool) or num_objectives < 1:
@@ -187,7 +187,7 @@ class Score:
         return False
 
     @property
-    def metadata_dict(self) -> dict:
+    def metadata_dict(self) -> dict[str, Any]:
         """The metadata decoded from JSON ({} when empty or not a JSON object)."""
         if not self.metadata:
             return {}
@@ -201,7 +201,7 @@ class Score:
         """The raw (or normalized) score as a tuple, one element per objective."""
         value = self.norm_score if normalized else self.score
         if value is None:
-            value = invalidate_score(self.num_objectives)
+            return (INVALID_SCORE,) * self.num_objectives
         return value if isinstance(value, tuple) else (value,)
 
     def model_dump(self) -> dict[str, Any]:
@@ -223,7 +223,7 @@ class Score:
             f"is_baseline={self.is_baseline}, metadata={self.metadata!r})"
         )
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_score, (self.model_dump(),))
 
 

@@ -9,8 +9,10 @@ generation_starts, pre_objective (each candidate, before the batch runs), post_o
 score as it arrives), generation_ends; then search_ends and cleanup. A tracker that raises is
 reported with a warning and never stops the search (`logging_exception`).
 
-Tracker types come from `compileiq_tracker_types` hook implementations (the MLflow tracker is
-the `compileiq-mlflow` distribution's); `loguru` is built in (`pip install compileiq-core[loguru]`).
+Tracker types resolve by name through `compileiq.registry.tracker_registry`, like workers and
+engines: `compileiq_register_trackers` hook implementations (the MLflow tracker is the
+`compileiq-mlflow` distribution's), the `compileiq.trackers` entry-point group, or
+`register_tracker`; `loguru` is built in (`pip install compileiq-core[loguru]`).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def logging_exception(func: F) -> F:
 
 class BaseTracker(ABC):
     """Base class of trackers. Subclass it, implement the abstract methods, pass an instance or
-    register its type (`compileiq_tracker_types` hook) and pass its config."""
+    register its type (`compileiq_register_trackers` hook) and pass its config."""
 
     def __init__(self, tracker_config: TrackerConfig | None = None) -> None:
         config = tracker_config if tracker_config is not None else DisabledTrackerConfig()
@@ -234,39 +236,11 @@ class LoguruTracker(BaseTracker):
         logger.remove()
 
 
-def _plugin_tracker_types() -> dict[str, Any]:
-    from compileiq.plugins import get_plugin_manager
-
-    found: dict[str, Any] = {}
-    for mapping in get_plugin_manager().hook.compileiq_tracker_types():
-        found.update(mapping or {})
-    return found
-
-
-def _load(target: Any) -> type[BaseTracker]:
-    if isinstance(target, str):
-        import importlib
-
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
-
-
 def tracker_class(kind: str) -> type[BaseTracker]:
     """The tracker class registered for `kind` ("disabled", "loguru", "mlflow", or a plugin's)."""
-    builtin: dict[str, type[BaseTracker]] = {"disabled": DisabledTracker, "loguru": LoguruTracker}
-    if kind in builtin:
-        return builtin[kind]
-    provided = _plugin_tracker_types()
-    if kind in provided:
-        return _load(provided[kind])
-    if kind == "mlflow":
-        raise RuntimeError(
-            "MLflowTrackerConfig needs the compileiq-mlflow plugin, which is not installed; "
-            "pip install compileiq-mlflow (it brings mlflow), or use another tracker_config."
-        )
-    known = sorted({*builtin, *provided})
-    raise ValueError(f"tracker type {kind!r} is unknown; installed tracker types: {known}.")
+    from compileiq.registry import resolve_tracker
+
+    return resolve_tracker(kind)
 
 
 def build_tracker(tracker_config: Any) -> BaseTracker | None:
@@ -305,7 +279,7 @@ def __getattr__(name: str) -> Any:
         classes: dict[str, Any] = {"disabled": DisabledTracker, "loguru": LoguruTracker}
         try:
             classes["mlflow"] = tracker_class("mlflow")
-        except RuntimeError:
+        except (RuntimeError, ImportError):
             pass
         return classes
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

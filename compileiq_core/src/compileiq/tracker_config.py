@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from enum import StrEnum
-from typing import Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 __all__ = [
     "DefaultTrackerConfig",
@@ -33,6 +33,12 @@ class TrackerConfig:
     """Base of tracker configurations: `type` (a tracker name), `enqueue`, and any extra field."""
 
     defaults: ClassVar[dict[str, Any]] = {"type": TrackerTypes.DISABLED.value, "enqueue": True}
+    type: str
+    enqueue: bool
+
+    if TYPE_CHECKING:  # every other field is an attribute too (set in __init__)
+
+        def __getattr__(self, name: str) -> Any: ...
 
     def __init__(self, **fields: Any) -> None:
         values = {**copy.deepcopy(type(self).defaults), **fields}
@@ -75,7 +81,7 @@ class LoguruTrackerConfig(TrackerConfig):
     any other field goes to `logger.add()`.
     """
 
-    sink: str | TextIO | list | None
+    sink: str | TextIO | list[Any] | None
     defaults: ClassVar[dict[str, Any]] = {
         "type": TrackerTypes.LOGURU.value,
         "sink": None,

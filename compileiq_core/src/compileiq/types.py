@@ -231,7 +231,7 @@ class SearchConfiguration:
     # -- conversions -------------------------------------------------------------------------
 
     @classmethod
-    def coerce(cls, value: SearchConfiguration | dict | str | Path) -> SearchConfiguration:
+    def coerce(cls, value: SearchConfiguration | dict[str, Any] | str | Path) -> SearchConfiguration:
         """Accept a configuration, a dict of fields, or the path of a legacy `.config` file."""
         if isinstance(value, cls):
             return value

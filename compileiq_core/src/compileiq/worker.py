@@ -44,9 +44,11 @@ class BaseWorker(ABC):
     """Evaluates batches of configurations by calling the user's objective.
 
     Subclasses implement `run()`. Class attributes declare the worker's identity and
-    capabilities: `name` (its `worker_type` string, equal to its entry-point name),
-    `plugin_api`, `respects_num_workers`, `supports_timeout`, `requires_async_objective` and
-    `isolates_crashes`.
+    capabilities, in this one place (`Search` and the conformance kit read them): `name` (its
+    `worker_type` string, equal to its entry-point name), `plugin_api`,
+    `respects_num_workers`, `supports_timeout`, `requires_async_objective`,
+    `isolates_crashes`, `reports_exit_status`, `streams_scores`, `validates_start_kwargs` and
+    `one_baseline_per_search`.
     Heavy imports and global state (start methods, `ray.init`) belong in `setup()`.
     """
 
@@ -57,6 +59,17 @@ class BaseWorker(ABC):
     requires_async_objective: ClassVar[bool] = False
     isolates_crashes: ClassVar[bool] = False
     """True when a candidate that kills its process (exit, signal) scores INVALID instead of ending the search."""
+    reports_exit_status: ClassVar[bool] = True
+    """True when a crashed candidate's reason names the exit code or signal (False: the backend,
+    e.g. Ray, only reports that the process died)."""
+    streams_scores: ClassVar[bool] = True
+    """True when every Score goes through `report_score`/`deliver` as it arrives (False: Scores
+    come only with run()'s return, so in-flight results are lost on a driver crash)."""
+    validates_start_kwargs: ClassVar[bool] = False
+    """True when unknown `start()` keywords are refused with a TypeError naming them (e.g. Ray's
+    task options); False: unknown keywords are accepted and ignored."""
+    one_baseline_per_search: ClassVar[bool] = True
+    """False for a worker that measures a baseline per node or device (e.g. Ray)."""
 
     def __init__(
         self,

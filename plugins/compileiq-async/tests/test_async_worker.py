@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 
+from compileiq.testing import run_batch as run
 from compileiq.testing.objectives import async_square, square
 from compileiq_async import AsyncWorker
-
-
-def run(worker: AsyncWorker, function: Any, pool: list[dict], **kwargs: Any) -> dict:
-    scores = worker.run(function=function, params_pool=pool, params_ids=list(range(len(pool))),
-                        **{"num_workers": 2, **kwargs})
-    return {s.param_id: s for s in scores if not s.is_baseline}
 
 
 def test_usable_from_a_running_event_loop() -> None:

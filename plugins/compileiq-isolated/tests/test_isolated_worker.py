@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from compileiq.testing import leftover_processes
+from compileiq.testing import run_batch as run
+from compileiq.testing import running_worker
 from compileiq.testing.objectives import faulty, spawns_grandchild
-from compileiq.testing.processes import alive, descendants
+from compileiq.testing.processes import alive
 from compileiq_isolated import IsoMultiProcessWorker
 
 
@@ -20,20 +21,10 @@ def pid_and_gpu(config: dict[str, Any]) -> float:
     return float(os.getpid())
 
 
-def run(worker: IsoMultiProcessWorker, function: Any, pool: list[dict], **kwargs: Any) -> dict:
-    scores = worker.run(function=function, params_pool=pool, params_ids=list(range(len(pool))),
-                        **{"num_workers": 2, **kwargs})
-    return {s.param_id: s for s in scores if not s.is_baseline}
-
-
 @pytest.fixture
 def worker() -> Any:
-    before = set(descendants())
-    w = IsoMultiProcessWorker()
-    w.setup()
-    yield w
-    w.close()
-    assert not leftover_processes(before), "processes left behind"
+    with running_worker(IsoMultiProcessWorker) as w:
+        yield w
 
 
 def test_fresh_process_per_candidate(worker: IsoMultiProcessWorker, tmp_path: Path) -> None:

@@ -73,3 +73,41 @@ def test_flatten_params_forms() -> None:
     assert flatten_params({"a": 1, "b": {"c": "x"}}) == {"a": "1", "b.c": "x"}
     assert flatten_params("path/to.bin") == {"config_path": "path/to.bin"}
     assert flatten_params([{"a": 1}, {"a": 2}]) == {"config_0.a": "1", "config_1.a": "2"}
+
+
+def test_listed_by_compileiq_plugins_with_its_hooks() -> None:
+    import json
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-m", "compileiq", "plugins", "--json"], capture_output=True, text=True,
+                         timeout=120, check=False)
+    rows = {row["distribution"]: row for row in json.loads(out.stdout)}
+    mlflow_row = rows["compileiq-mlflow"]
+    assert mlflow_row["status"] == "ok", mlflow_row
+    assert mlflow_row["hooks"] == ["compileiq_register_trackers"] and mlflow_row["hook_plugins"] == ["mlflow"]
+    assert mlflow_row["trackers"] == ["mlflow"]
+    assert mlflow_row["version"] == version("compileiq-mlflow")
+
+
+@pytest.mark.parametrize(("variable", "value", "why"), [
+    ("COMPILEIQ_DISABLED_PLUGINS", "mlflow", "disabled by COMPILEIQ_DISABLED_PLUGINS"),
+    ("COMPILEIQ_ENABLED_PLUGINS", "something-else", "disabled: not in COMPILEIQ_ENABLED_PLUGINS"),
+])
+def test_a_switched_off_plugin_is_named_as_such(monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
+                                                  why: str) -> None:
+    from compileiq import registry
+    from compileiq.errors import UnknownTrackerError
+    from compileiq.plugins import reset_plugin_manager
+    from compileiq.tracker import tracker_class
+
+    monkeypatch.setenv(variable, value)
+    reset_plugin_manager()
+    try:
+        with pytest.raises(UnknownTrackerError, match=f"comes from compileiq-mlflow, which is installed.*{why}"):
+            tracker_class("mlflow")
+    finally:
+        monkeypatch.delenv(variable)
+        reset_plugin_manager()
+    assert registry.resolve_tracker("mlflow").__name__ == "MLflowTracker"

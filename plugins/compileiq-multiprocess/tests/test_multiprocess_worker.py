@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from compileiq.testing import leftover_processes
+from compileiq.testing import leftover_processes, running_worker
+from compileiq.testing import run_batch as run
 from compileiq.testing.processes import alive, descendants
 from compileiq_multiprocess import MultiProcessWorker
 from compileiq_multiprocess.processes import resolve_cpus, resolve_gpus
@@ -34,20 +35,10 @@ def pid_of(config: dict[str, Any]) -> float:
     return float(os.getpid())
 
 
-def run(worker: MultiProcessWorker, function: Any, pool: list[dict], **kwargs: Any) -> dict:
-    ids = list(range(len(pool)))
-    scores = worker.run(function=function, params_pool=pool, params_ids=ids, **{"num_workers": 2, **kwargs})
-    return {s.param_id: s for s in scores if not s.is_baseline}
-
-
 @pytest.fixture
 def worker() -> Any:
-    before = set(descendants())
-    w = MultiProcessWorker()
-    w.setup()
-    yield w
-    w.close()
-    assert not leftover_processes(before), "close() left processes behind"
+    with running_worker(MultiProcessWorker) as w:
+        yield w
 
 
 def test_pool_persists_across_batches(worker: MultiProcessWorker) -> None:

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from compileiq.testing.processes import alive
+
 HERE = Path(__file__).parent
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -47,15 +49,7 @@ def descendants(pid: int | None = None) -> set[int]:
                 found.add(child)
                 grew = True
     found.discard(root)
-    return {p for p in found if _alive(p)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return {p for p in found if alive(p)}
 
 
 def listening_addresses(pids: set[int]) -> list[tuple[str, int, int]]:
@@ -108,10 +102,10 @@ def assert_loopback_only(pids: set[int]) -> list[tuple[str, int, int]]:
 def wait_gone(pids: set[int], seconds: float = 20.0) -> set[int]:
     """Wait until none of `pids` is alive; return those still alive after `seconds`."""
     deadline = time.monotonic() + seconds
-    left = {p for p in pids if _alive(p)}
+    left = {p for p in pids if alive(p)}
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = {p for p in left if _alive(p)}
+        left = {p for p in left if alive(p)}
     return left
 
 

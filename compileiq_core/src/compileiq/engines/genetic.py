@@ -323,7 +323,7 @@ def _standardized(values: np.ndarray) -> np.ndarray:
     good = values[finite]
     spread = float(good.std()) or 1.0
     out = np.where(finite, values, good.max() + spread)
-    return (out - good.mean()) / spread
+    return np.asarray((out - good.mean()) / spread, dtype=float)
 
 
 _OPTION_NAMES = frozenset({

@@ -11,7 +11,7 @@ import builtins
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from compileiq.errors import SearchSpaceError
 from compileiq.search_spaces.models import ChoiceParamConfig, LiteralParamConfig, RangeParamConfig
@@ -92,7 +92,7 @@ def range(  # noqa: A001 - upstream's public name
 
 def choice(choice_list: Sequence[Any], knockout_prob: float | None = None) -> ChoiceParamConfig:
     """One value of `choice_list`; each value keeps its type (bools become 0/1)."""
-    if isinstance(choice_list, (str, bytes)) or not isinstance(choice_list, Sequence) and not hasattr(
+    if isinstance(choice_list, (str, bytes)) or not isinstance(cast(object, choice_list), Sequence) and not hasattr(
         choice_list, "tolist"
     ):
         raise SearchSpaceError(

@@ -67,7 +67,7 @@ class ChoiceParamConfig(_Base):
     """One of a list of values; each keeps its own type."""
 
     type: ClassVar[str] = "enum"
-    vals: tuple = ()
+    vals: tuple[Any, ...] = ()
 
     @property
     def size(self) -> int:

@@ -117,7 +117,7 @@ class SearchSpace:
         self.params = tuple(params)
         self._flat = all(len(p.path) == 1 for p in self.params) and len(spaces) == 1
 
-    def _flatten(self, index: int, node: dict[str, Any], prefix: tuple[str, ...], out: list[Param]) -> dict:
+    def _flatten(self, index: int, node: dict[str, Any], prefix: tuple[str, ...], out: list[Param]) -> dict[str, Any]:
         skeleton: dict[str, Any] = {}
         for key, value in node.items():
             if not isinstance(key, str):
@@ -261,7 +261,7 @@ class SearchSpace:
                 genes.append(rng.randrange(cfg.size))
         return tuple(genes)
 
-    def decode(self, genome: Genome) -> dict | list:
+    def decode(self, genome: Genome) -> dict[str, Any] | list[dict[str, Any]]:
         """The configuration the objective receives for `genome`."""
         params = self.params
         if self._flat:
@@ -278,9 +278,9 @@ class SearchSpace:
                 out[key] = self.params[node].config.at(genome[node])
         return out
 
-    def encode(self, config: dict | list) -> Genome:
+    def encode(self, config: dict[str, Any] | list[dict[str, Any]]) -> Genome:
         """The genome of a configuration the objective received (inverse of `decode`)."""
-        spaces = config if self.is_list else [config]
+        spaces: Any = config if self.is_list else [config]
         genes = []
         for param in self.params:
             node: Any = spaces[param.space]
@@ -302,7 +302,7 @@ class SearchSpace:
 _MISSING = object()
 
 
-def _index_in(values: tuple, value: Any, label: str) -> int:
+def _index_in(values: tuple[Any, ...], value: Any, label: str) -> int:
     for i, v in enumerate(values):
         if v == value and type(v) is type(value):
             return i

@@ -14,18 +14,14 @@ __all__ = ["fresh_plugin_manager", "no_leftover_processes"]
 
 @pytest.fixture
 def fresh_plugin_manager() -> Iterator[Any]:
-    """A plugin manager and worker/engine registries that forget what the test registered."""
+    """A plugin manager and worker/engine/tracker registries that forget what the test registered."""
     from compileiq import plugins, registry
 
-    saved_manual = {r: dict(r._manual) for r in (registry.worker_registry, registry.engine_registry)}
+    saved = registry.snapshot()
     plugins.reset_plugin_manager()
-    registry.reset_registries()
     yield plugins.get_plugin_manager()
-    for reg, manual in saved_manual.items():
-        reg._manual.clear()
-        reg._manual.update(manual)
+    registry.restore(saved)
     plugins.reset_plugin_manager()
-    registry.reset_registries()
 
 
 @pytest.fixture

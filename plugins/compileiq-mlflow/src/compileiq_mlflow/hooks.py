@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from compileiq import hookimpl
+
+if TYPE_CHECKING:
+    from compileiq.registry import Registrar
 
 
 @hookimpl
-def compileiq_tracker_types() -> dict[str, str]:
+def compileiq_register_trackers(registry: Registrar) -> None:
     """The `mlflow` tracker type (loaded, with mlflow, only when a search asks for it)."""
-    return {"mlflow": "compileiq_mlflow:MLflowTracker"}
+    registry.register("mlflow", "compileiq_mlflow:MLflowTracker")

@@ -103,6 +103,9 @@ class RayWorker(BaseWorker):
     respects_num_workers = False
     supports_timeout = True
     isolates_crashes = True  # a task's process dying costs only that candidate
+    reports_exit_status = False  # Ray reports a dead worker process, not its exit code
+    validates_start_kwargs = True  # unknown Ray task options are a clear error
+    one_baseline_per_search = False  # one baseline per node
     init_options: ClassVar[dict[str, Any]] = {"include_dashboard": False}
     """Extra `ray.init` arguments used only when this worker starts a Ray of its own."""
 
