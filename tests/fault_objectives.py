@@ -9,15 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from compileiq.testing.objectives import INVALID_RETURNS
+from compileiq import INVALID_SCORE
+from compileiq.testing.objectives import CRASH_FAULTS, INVALID_RETURNS, faulty
 
-FAULTS = ("raise", "hang", "exit", "segfault", "sigkill", *INVALID_RETURNS, "flood", "hog")
+FAULTS = ("raise", "hang", *CRASH_FAULTS, *INVALID_RETURNS, "flood", "hog")
 """Every fault the chaos soak injects: the conformance kit's, plus output floods and memory hogs."""
 
 
@@ -63,39 +63,53 @@ def fault_for(config: dict[str, Any], seed: int, rate: float) -> str | None:
     return FAULTS[digest[1] % len(FAULTS)]
 
 
+def _log_start(ctl: Path, config: dict[str, Any], kind: str | None) -> None:
+    key = json.dumps([config["x"], config["y"], kind or "-"])
+    with open(ctl.with_suffix(".starts"), "a") as handle:  # one short O_APPEND write: atomic
+        handle.write(key + "\n")
+
+
 def chaotic(config: dict[str, Any]) -> Any:
-    """A smooth score, or the fault `fault_for` picks, from `config["ctl"]`'s seed, rate and hang time."""
-    spec = json.loads(Path(config["ctl"]).read_text())
+    """A smooth score, or the fault `fault_for` picks (from `config["ctl"]`'s seed and rate).
+
+    The conformance kit's faults are raised by the kit's own `faulty`; output floods and memory
+    hogs (a few hundred MB, every page touched) are done here. Every start is logged beside `ctl`.
+    """
+    ctl = Path(config["ctl"])
+    spec = json.loads(ctl.read_text())
     kind = fault_for(config, spec["seed"], spec["rate"])
+    _log_start(ctl, config, kind)
     value = (config["x"] - 40) ** 2 + config["y"] * 3.0
     if kind is None:
         time.sleep(spec.get("work_s", 0.0))
         return value
-    if kind == "raise":
-        raise ValueError("deliberate failure (chaos)")
-    if kind == "hang":
-        time.sleep(spec["hang_s"])
-        return value
-    if kind in INVALID_RETURNS:
-        return INVALID_RETURNS[kind]
-    if kind == "exit":
-        os._exit(3)
-    if kind == "segfault":
-        import ctypes
-
-        ctypes.string_at(0)
-    if kind == "sigkill":
-        os.kill(os.getpid(), signal.SIGKILL)
     if kind == "flood":  # a compiler's worth of output on both streams
         line = "warning: chaos flood " + "x" * 100 + "\n"
         for stream in (sys.stdout, sys.stderr):
-            stream.write(line * (spec.get("flood_bytes", 4_000_000) // len(line) // 2))
+            stream.write(line * (spec.get("flood_bytes", 1 << 20) // len(line) // 2))
             stream.flush()
         return value
     if kind == "hog":  # touch every page, so the memory is really used
-        hog = bytearray(spec.get("hog_bytes", 200_000_000))
+        hog = bytearray(spec.get("hog_bytes", 200 << 20))
         for offset in range(0, len(hog), 4096):
             hog[offset] = 1
         del hog
         return value
-    raise AssertionError(kind)
+    return faulty({"fault": kind, "hang_s": spec["hang_s"]})
+
+
+def chaotic_dry(config: dict[str, Any]) -> Any:
+    """What a process worker scores for `chaotic` (faults INVALID, floods and hogs their value),
+    without causing anything: the uninterrupted reference run uses it in the driver's process."""
+    spec = json.loads(Path(config["ctl"]).read_text())
+    kind = fault_for(config, spec["seed"], spec["rate"])
+    if kind in (None, "flood", "hog"):
+        return (config["x"] - 40) ** 2 + config["y"] * 3.0
+    return INVALID_SCORE
+
+
+def hangs_with_pidfile(config: dict[str, Any]) -> float:
+    """Writes its pid and its parent's to `config["pidfile"]`, then sleeps for ten minutes."""
+    Path(config["pidfile"]).write_text(f"{os.getpid()} {os.getppid()}")
+    time.sleep(600)
+    return 1.0

@@ -242,15 +242,16 @@ class Journal:
             )
         conn = None
         try:
-            conn = cls._connect(path)
-            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            journal = cls(conn, path)
             first = {"format": FORMAT, "created": time.time(), "status": "created", **meta}
-            journal.set_meta(first)
-            copy = folder / META_COPY
             scratch = folder / (META_COPY + ".tmp")
             scratch.write_text(json.dumps(first, default=str))
-            os.replace(scratch, copy)
+            os.replace(scratch, folder / META_COPY)
+            conn = cls._connect(path)
+            # the tables and the metadata in one transaction: a kill leaves a whole journal or none
+            conn.executescript("BEGIN;" + _SCHEMA)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [(k, _dumps(v)) for k, v in first.items()])
+            conn.execute("COMMIT")
+            journal = cls(conn, path)
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
                 conn.close()
