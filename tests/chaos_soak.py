@@ -22,6 +22,8 @@ import ctypes
 import json
 import os
 import random
+import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -40,6 +42,10 @@ SLACK = 3
 """Processes allowed beyond num_workers: the forkserver, the resource tracker, one replacement."""
 PIDS_MAX = 256
 ORPHAN_GRACE_S = 15.0
+FILE_LIMIT = 256 << 20
+"""RLIMIT_FSIZE of every driver and what it starts (bytes)."""
+DISK_LIMIT = 2 << 30
+"""The soak stops (a violation) when its working folder grows past this (bytes)."""
 WORKERS = ("multiprocess", "isolated")
 
 DRIVER = """
@@ -134,8 +140,11 @@ def _become_subreaper() -> None:
 class Sampler(threading.Thread):
     """Samples the process tree every few ms: the peak count beside the drivers; reaps orphans."""
 
-    def __init__(self) -> None:
+    def __init__(self, work: Path | None = None) -> None:
         super().__init__(name="chaos-sampler", daemon=True)
+        self.work = work
+        self.peak_disk = 0
+        self.overflow = False
         from compileiq.testing.processes import descendants
 
         self._descendants = descendants
@@ -149,7 +158,19 @@ class Sampler(threading.Thread):
         return {p: c for p, c in self._descendants(include_helpers=True).items() if p not in self.drivers}
 
     def run(self) -> None:
+        checked = 0.0
         while not self._done.wait(0.02):
+            if self.work is not None and time.monotonic() - checked > 1.0:
+                checked = time.monotonic()
+                size = sum(f.stat().st_size for f in self.work.rglob("*") if f.is_file())
+                self.peak_disk = max(self.peak_disk, size)
+                if size > DISK_LIMIT:
+                    self.overflow = True
+                    for pid in list(self.others()) + list(self.drivers):
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
             found = self.others()
             self.samples += 1
             if len(found) > self.peak:
@@ -229,7 +250,7 @@ class Soak:
         self.args = args
         self.work = work
         self.rng = random.Random(args.seed)
-        self.sampler = Sampler()
+        self.sampler = Sampler(work)
         self.driver = work / "driver.py"
         self.driver.write_text(DRIVER.format(tests=str(TESTS)))
         self.figures: Counter[str] = Counter()
@@ -254,8 +275,14 @@ class Soak:
                     pass
 
     def _session(self, argv: list[str], log: Path, kill_after: float | None) -> tuple[bool, int]:
+        def limit_files() -> None:  # a runaway writer fails instead of filling a shared disk
+            resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+        if log.exists() and log.stat().st_size > FILE_LIMIT // 2:
+            log.write_bytes(b"")  # output floods accumulate here: keep only recent sessions'
         with open(log, "ab") as out:
             proc = subprocess.Popen([sys.executable, str(self.driver), *argv], stdout=out, stderr=out,
+                                    preexec_fn=limit_files,  # noqa: PLW1509
                                     env={**os.environ, "COMPILEIQ_PROGRESS": "0", "PYTHONWARNINGS": "ignore"})
         self.sampler.drivers.add(proc.pid)
         try:
@@ -377,6 +404,8 @@ class Soak:
                     break
         finally:
             self.sampler.stop()
+        if self.sampler.overflow:
+            self.fail(f"the soak's folder grew past {DISK_LIMIT >> 20} MiB; everything was killed")
         limit = self.args.num_workers + SLACK
         if self.sampler.peak > limit:
             self.fail(f"{self.sampler.peak} live processes (limit {limit}): {self.sampler.peak_detail}")
@@ -390,6 +419,7 @@ class Soak:
             "peak_processes": self.sampler.peak,
             "process_limit": limit,
             "process_samples": self.sampler.samples,
+            "peak_disk_mib": round(self.sampler.peak_disk / 2**20, 1),
             "pids_cgroup": os.environ.get("CHAOS_PIDS_CGROUP") or None,
             "violations": self.violations,
         }
@@ -410,6 +440,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--kill-min-s", type=float, default=0.5)
     parser.add_argument("--kill-max-s", type=float, default=5.0)
     parser.add_argument("--json", help="also write the summary here")
+    parser.add_argument("--work", help="the folder to work in (default: the system's temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (run folders, driver logs)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -420,8 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.inner:  # bound everything: a pids cgroup (where possible) and a deadline
         return run_bounded(argv, deadline_s=args.minutes * 60 + 600)
     _become_subreaper()
-    with tempfile.TemporaryDirectory(prefix="compileiq-chaos-") as tmp:
-        summary = Soak(args, Path(tmp)).run()
+    work = Path(tempfile.mkdtemp(prefix="compileiq-chaos-", dir=args.work))
+    try:
+        summary = Soak(args, work).run()
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     text = json.dumps(summary, indent=2)
     print(text, flush=True)
     if args.json:

@@ -296,3 +296,21 @@ def test_a_second_driver_on_a_run_folder_is_refused_and_a_killed_one_leaves_no_l
     journal = Journal.open(folder)
     assert journal.info().status == "finished"
     journal.close()
+
+
+def test_a_run_folder_deleted_while_the_search_runs_stops_it_with_a_clear_error(tmp_path: Path) -> None:
+    import shutil
+
+    calls: list[int] = []
+
+    def deletes_its_run_folder(config: dict) -> float:
+        calls.append(1)
+        if len(calls) == 8:
+            shutil.rmtree(tmp_path / "runs")
+        return float(config["x"])
+
+    search = _search(tmp_path / "runs", objective=deletes_its_run_folder)
+    with pytest.raises(RunFolderError, match="deleted or replaced while the search ran") as caught:
+        search.start()
+    assert repr(str(search.cache_folder / FILENAME)) in str(caught.value)
+    assert len(calls) == 12  # it stopped at the end of that batch, not 48 evaluations later

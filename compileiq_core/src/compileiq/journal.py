@@ -215,6 +215,11 @@ class Journal:
         self.session: int | None = None
         self._meta_cache: dict[str, Any] | None = None
         self._lock = threading.Lock()  # workers may report scores from their own threads
+        try:
+            stat = os.stat(path)
+            self._identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except OSError:
+            self._identity = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -309,6 +314,21 @@ class Journal:
         except sqlite3.Error as exc:
             raise _io_error(exc, self.path, doing) from None
         return cursor.lastrowid or 0
+
+    def check_present(self) -> None:
+        """Raise RunFolderError when the journal file was deleted or replaced while the run goes on:
+        SQLite would keep writing to the deleted file, and every later score would be lost."""
+        try:
+            now = os.stat(self.path)
+            same = (now.st_dev, now.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise RunFolderError(
+                f"The run journal {str(self.path)!r} was deleted or replaced while the search ran; its scores "
+                "are gone with it. Keep the run folder (and cache_folder) in place while a search runs, and "
+                "start the search again."
+            )
 
     # -- metadata and sessions -----------------------------------------------------------------
 
