@@ -386,8 +386,9 @@ class Search:
                 (self.cache_folder / LOCK_NAME).unlink(missing_ok=True)
             raise
         self._journal_used = True
-        plugins = self._session_plugins()
+        plugins: list[Any] = []
         try:
+            plugins = self._session_plugins()
             driver = Driver(self, num_workers=1 if num_workers is None else num_workers,
                             task_timeout=task_timeout, worker_kwargs=kwargs, journal=journal,
                             resume=self._resuming, seed=seed)
@@ -395,10 +396,12 @@ class Search:
         finally:
             self._resuming = False
             self.current_generation = 0
-            journal.close()
-            self._unregister(plugins)
-            self._cleanup()
-            lock.release()
+            try:
+                journal.close()
+                self._unregister(plugins)
+                self._cleanup()
+            finally:
+                lock.release()
         return self.result
 
     def _open_journal(self) -> tuple[Any, int]:
