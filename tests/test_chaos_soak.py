@@ -36,7 +36,7 @@ def test_short_chaos_soak_loses_nothing_and_leaves_nothing(tmp_path: Path) -> No
     assert summary["searches_multiprocess"] == summary["searches_isolated"] == 1
     assert summary["evaluations_lost"] == 0
     assert set(summary["faults_injected"]) == set(FAULTS)  # every kind, through the real workers
-    assert summary["driver_kills"] >= 3 and summary["resumes"] >= 2
+    assert summary["driver_kills"] >= 2 and summary["resumes"] >= 2  # each search killed at least once
     assert summary["peak_processes"] <= summary["process_limit"] == 2 + 3
     assert summary["process_samples"] > 100
 
