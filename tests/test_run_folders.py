@@ -314,3 +314,27 @@ def test_a_run_folder_deleted_while_the_search_runs_stops_it_with_a_clear_error(
         search.start()
     assert repr(str(search.cache_folder / FILENAME)) in str(caught.value)
     assert len(calls) == 12  # it stopped at the end of that batch, not 48 evaluations later
+
+
+def test_a_forked_child_does_not_keep_its_drivers_run_lock(tmp_path: Path) -> None:
+    from compileiq.run_folder import RunLock
+
+    lock = RunLock.acquire(tmp_path)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a fork-mode worker child outliving its driver's lock
+        os.close(reader)
+        os.write(writer, b"x")
+        time.sleep(30)
+        os._exit(0)
+    try:
+        os.close(writer)
+        assert os.read(reader, 1) == b"x"  # the child runs
+        assert lock_holder(tmp_path) == os.getpid()
+        lock.release()
+        assert lock_holder(tmp_path) is None  # the child's inherited copy was closed at fork
+        RunLock.acquire(tmp_path).release()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(reader)
