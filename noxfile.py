@@ -42,6 +42,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def soak(session: nox.Session) -> None:
+    """The long chaos soak (10 minutes; `nox -s soak -- --minutes 30` for longer): every fault in every
+    process worker while the driver is SIGKILLed and resumed; prints its figures (see docs/reliability.md)."""
+    install_editable(session, *PLUGINS)
+    args = session.posargs or ["--minutes", "10"]
+    session.run("python", "tests/chaos_soak.py", *args, env=STRICT)
+
+
+@nox.session
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin alone against core HEAD."""

@@ -31,7 +31,8 @@ def test_run_folder_and_journal_are_kept_with_everything_a_resume_needs(tmp_path
     search = make_search(tmp_path)
     (search.cache_folder / "scratch.bin").write_bytes(b"x")
     result = search.start()
-    assert sorted(p.name for p in search.cache_folder.iterdir()) == [FILENAME]
+    # the journal, the metadata copy `repair` rebuilds from, and the (released) lock file of the run
+    assert sorted(p.name for p in search.cache_folder.iterdir()) == [FILENAME, "meta.json", "run.lock"]
     journal = Journal.open(search.cache_folder)
     meta = journal.meta()
     assert meta["status"] == "finished"
@@ -330,6 +331,8 @@ def test_runs_listing_reports_a_live_run_as_running(tmp_path: Path) -> None:
 
 
 def test_a_run_still_running_elsewhere_is_not_resumed(tmp_path: Path) -> None:
+    from compileiq.run_folder import RunLock
+
     search = make_search(tmp_path)
     search.start()
     conn = sqlite3.connect(search.cache_folder / FILENAME)
@@ -337,5 +340,9 @@ def test_a_run_still_running_elsewhere_is_not_resumed(tmp_path: Path) -> None:
     conn.execute("UPDATE sessions SET status = 'running', pid = ?", (os.getpid(),))
     conn.commit()
     conn.close()
-    with pytest.raises(JournalError, match="still running"):
-        Search.resume(search.cache_folder, objective_function=objective)
+    with RunLock.acquire(search.cache_folder):  # what a live driver holds
+        with pytest.raises(JournalError, match="still running"):
+            Search.resume(search.cache_folder, objective_function=objective)
+    # its pid is alive (it is this process), but nobody holds the lock: the run was interrupted
+    assert list_runs(search.cache_base)[0].status == "interrupted"
+    Search.resume(search.cache_folder, objective_function=objective)

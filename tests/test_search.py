@@ -152,7 +152,8 @@ def test_start_twice_keeps_each_run_folder_with_its_journal(cache_dir: Path) -> 
     first = search.cache_folder
     (first / "scratch.txt").write_text("scratch files are cleaned")
     assert len(search.start().get_results()) == 24
-    assert sorted(p.name for p in first.iterdir() if not p.name.startswith("journal.sqlite-")) == ["journal.sqlite"]
+    kept = sorted(p.name for p in first.iterdir() if not p.name.startswith("journal.sqlite-"))
+    assert kept == ["journal.sqlite", "meta.json", "run.lock"]
     assert len(search.start().get_results()) == 24
     assert search.cache_folder != first and (search.cache_folder / "journal.sqlite").is_file()
 

@@ -301,6 +301,7 @@ class Driver:
                      successes: int, ids: list[str], first: bool, live: bool = True) -> int:
         self.engine.tell(evaluations)
         if live:
+            self.journal.check_present()  # one stat per batch: a deleted run folder stops the search
             if self.search.dump_results is not None:
                 self.result().save(self.search.dump_results)
             self.hooks.generation_end(self.search, generation, returned)

@@ -50,23 +50,6 @@ def _keep_cache() -> bool:
     return os.environ.get("CIQ_KEEP_CACHE", "0").strip().lower() in ("1", "yes", "true")
 
 
-def _make_folder(path: Path) -> None:
-    from compileiq.journal import RunFolderError
-
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(
-            f"Cannot create the run folder {str(path)!r}: {exc}. Pass Search(cache_folder=...) pointing at a "
-            "writable folder (the default is ~/.cache/compileiq)."
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise RunFolderError(
-            f"The run folder {str(path)!r} is not writable. Fix its permissions or pass Search(cache_folder=...) "
-            "pointing at a writable folder."
-        )
-
-
 def _versions(*names: str) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -203,12 +186,17 @@ class Search:
         self._resuming = _run_folder is not None
         self._journal_used = False
         self.cache_folder = Path(_run_folder) if _run_folder is not None else self._new_run_folder()
-        _make_folder(self.cache_folder)
+        self._make_folder()
         self._finalizer = weakref.finalize(self, _remove_if_empty, self.cache_folder)
         self._tracker = _build_tracker(tracker_config)
         self.worker = _build_worker(worker_type, self.cache_folder, self.search_config.normalize)
         self._check_objective_kind()
         self.result: SearchResult | None = None
+
+    def _make_folder(self) -> None:
+        from compileiq.run_folder import make_run_folder
+
+        make_run_folder(self.cache_folder, None if self._resuming else self.cache_base)
 
     def _new_run_folder(self) -> Path:
         import uuid
@@ -241,8 +229,10 @@ class Search:
         its whole first batch failed).
         """
         from compileiq.journal import Journal, JournalError, JournalMismatchError
+        from compileiq.run_folder import check_run_folder
 
         folder = Path(run_folder).expanduser()
+        check_run_folder(folder)  # a resume writes to it: say so now if it cannot
         journal = Journal.open(folder)
         try:
             meta = journal.meta()
@@ -250,9 +240,12 @@ class Search:
         finally:
             journal.close()
         if info.status == "running":
-            raise JournalError(
-                f"The run in {str(folder)!r} is still running (its process is alive); resuming it now would "
-                "evaluate its candidates twice. Wait for it to end, or stop it first."
+            from compileiq.run_folder import RunLockedError, lock_holder
+
+            raise RunLockedError(
+                f"The run in {str(folder)!r} is still running (process {lock_holder(folder) or 'unknown'} holds "
+                "its run.lock); resuming it now would evaluate its candidates twice. Wait for it to end, or stop "
+                "it first."
             )
         try:
             space = SearchSpace.from_json(meta["space"])
@@ -381,11 +374,21 @@ class Search:
         if self._journal_used and not self._resuming:
             self.cache_folder = self._new_run_folder()
             self.worker.cache_folder = self.cache_folder
-        _make_folder(self.cache_folder)
-        journal, seed = self._open_journal()
-        self._journal_used = True
-        plugins = self._session_plugins()
+        self._make_folder()
+        from compileiq.run_folder import LOCK_NAME, RunLock
+
+        lock = RunLock.acquire(self.cache_folder)  # one driver per run folder, until this start() ends
         try:
+            journal, seed = self._open_journal()
+        except BaseException:
+            lock.release()
+            if not self._resuming:  # a new run folder that never got a journal: leave nothing behind
+                (self.cache_folder / LOCK_NAME).unlink(missing_ok=True)
+            raise
+        self._journal_used = True
+        plugins: list[Any] = []
+        try:
+            plugins = self._session_plugins()
             driver = Driver(self, num_workers=1 if num_workers is None else num_workers,
                             task_timeout=task_timeout, worker_kwargs=kwargs, journal=journal,
                             resume=self._resuming, seed=seed)
@@ -393,9 +396,12 @@ class Search:
         finally:
             self._resuming = False
             self.current_generation = 0
-            journal.close()
-            self._unregister(plugins)
-            self._cleanup()
+            try:
+                journal.close()
+                self._unregister(plugins)
+                self._cleanup()
+            finally:
+                lock.release()
         return self.result
 
     def _open_journal(self) -> tuple[Any, int]:
@@ -477,10 +483,10 @@ class Search:
             return
         import shutil
 
-        from compileiq.journal import KEEP_FILES
+        from compileiq.journal import FILENAME, KEEP_FILES
 
         for child in self.cache_folder.iterdir():
-            if child.name in KEEP_FILES:
+            if child.name in KEEP_FILES or child.name.startswith(FILENAME + ".damaged"):  # kept by `repair`
                 continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)

@@ -6,7 +6,8 @@
   evaluations, failures, best);
 - `compileiq report RUN [-o OUT]`: an HTML report of a run (needs `compileiq-core[report]`);
 - `compileiq resume RUN --objective module:function [--num-workers N] [--task-timeout S]`:
-  continue an interrupted run.
+  continue an interrupted run;
+- `compileiq repair RUN`: salvage a damaged journal (the damaged file is kept beside it).
 """
 
 from __future__ import annotations
@@ -144,6 +145,19 @@ def _report(run: str, out: str | None, folder: str | None) -> int:
     return 0
 
 
+def _repair(run: str, folder: str | None) -> int:
+    from compileiq.journal import JournalError
+    from compileiq.journal_repair import repair
+
+    try:
+        report = repair(_find_run(run, folder))
+    except JournalError as exc:
+        print(f"compileiq repair: {exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
 def _load_objective(spec: str) -> Any:
     import importlib
 
@@ -159,10 +173,15 @@ def _load_objective(spec: str) -> Any:
 
 def _resume(args: argparse.Namespace) -> int:
     from compileiq.ciq import Search
+    from compileiq.journal import JournalError
 
-    search = Search.resume(_find_run(args.run, args.folder), objective_function=_load_objective(args.objective),
-                           worker_type=args.worker)
-    result = search.start(num_workers=args.num_workers, task_timeout=args.task_timeout)
+    try:
+        search = Search.resume(_find_run(args.run, args.folder), objective_function=_load_objective(args.objective),
+                               worker_type=args.worker)
+        result = search.start(num_workers=args.num_workers, task_timeout=args.task_timeout)
+    except JournalError as exc:  # locked, damaged, full disk, unwritable: the message says what to do
+        print(f"compileiq resume: {exc}", file=sys.stderr)
+        return 2
     print(f"{search.cache_folder}: {len(result)} evaluations")
     return 0
 
@@ -190,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--worker", help="the worker name (default: the run's)")
     p.add_argument("--num-workers", type=int, default=None)
     p.add_argument("--task-timeout", type=float, default=None)
+    p = sub.add_parser("repair", help="salvage a damaged run journal (the damaged file is kept beside it)")
+    p.add_argument("run", help="a run folder, or a run id (or unique prefix) in --folder")
+    p.add_argument("--folder", help="the cache folder holding the run (default ~/.cache/compileiq)")
     args = parser.parse_args(argv)
     if args.command == "plugins":
         return _plugins(args.json)
@@ -199,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args.run, args.output, args.folder)
     if args.command == "resume":
         return _resume(args)
+    if args.command == "repair":
+        return _repair(args.run, args.folder)
     return _list(args.command, args.json)
 
 

@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 __all__ = [
     "FILENAME",
     "FORMAT",
+    "META_COPY",
     "AskRecord",
     "Journal",
     "JournalCorruptError",
+    "JournalDiskFullError",
     "JournalError",
     "JournalMismatchError",
     "RunFolderError",
@@ -49,8 +51,11 @@ __all__ = [
 ]
 
 FILENAME = "journal.sqlite"
+META_COPY = "meta.json"
+"""The run's metadata as written at creation, beside the journal: `repair` rebuilds from it."""
 FORMAT = "compileiq-journal-v1"
-KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm", "report.html", "report_files"})
+KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm", "report.html", "report_files", "run.lock",
+                        META_COPY})
 """What stays in a run folder after a search (scratch files are removed)."""
 
 _SCHEMA = """
@@ -87,6 +92,10 @@ class JournalCorruptError(JournalError):
     """A journal file is damaged or is not a compileiq journal."""
 
 
+class JournalDiskFullError(JournalError, OSError):
+    """The disk (or a file size limit) has no room left for the journal."""
+
+
 class JournalMismatchError(JournalError, ValueError):
     """A journal does not belong to this search (another space, engine or replay)."""
 
@@ -111,24 +120,56 @@ def _sync_mode() -> str:
     return mode
 
 
-def _is_disk_full(exc: BaseException) -> bool:
+def _space_problem(exc: BaseException, path: Path) -> str | None:
+    """Why a write failed for want of room: the disk is full, or a file size limit is reached."""
     text = str(exc).lower()
-    return "full" in text or "no space" in text
+    if "full" in text or "no space" in text:
+        return "the disk is full"
+    if not isinstance(exc, sqlite3.OperationalError) and getattr(exc, "errno", None) not in (27, 28):
+        return None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        soft = -1
+    if soft not in (-1, getattr(resource, "RLIM_INFINITY", -1)):
+        sizes = [p.stat().st_size for p in (path, Path(str(path) + "-wal")) if p.exists()]
+        if sizes and max(sizes) + 64 * 1024 >= soft:
+            return f"a journal file reached this process's file size limit (ulimit -f: {soft} bytes)"
+    try:
+        stat = os.statvfs(path.parent)
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:
+        return None
+    if free < 1024 * 1024:
+        return f"the disk is full ({free} bytes free)"
+    return None
 
 
 def _io_error(exc: BaseException, path: Path, doing: str) -> JournalError:
-    if _is_disk_full(exc):
-        return JournalError(
-            f"Cannot {doing} the run journal {str(path)!r}: the disk is full ({exc}). Free some space or "
-            "pass Search(cache_folder=...) on a disk with room; nothing was evaluated after this point."
+    room = _space_problem(exc, path)
+    if room is not None:
+        return JournalDiskFullError(
+            f"Cannot {doing} the run journal {str(path)!r}: {room} ({exc}). Every score journaled so far is kept; "
+            f"free some space (or raise the limit), then continue with Search.resume({str(path.parent)!r}, "
+            "objective_function=...) or `compileiq resume`. A new search can use Search(cache_folder=...) on a "
+            "disk with room."
         )
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
-        return JournalCorruptError(
-            f"The run journal {str(path)!r} is damaged ({exc}). Remove it, or resume from another run folder."
-        )
+        return JournalCorruptError(_corrupt_message(path, exc))
     return RunFolderError(
         f"Cannot {doing} the run journal {str(path)!r}: {exc}. Make the folder writable or pass "
         "Search(cache_folder=...) pointing at a writable folder."
+    )
+
+
+def _corrupt_message(path: Path, reason: Any) -> str:
+    return (
+        f"The run journal {str(path)!r} is damaged or not a compileiq journal ({reason}). Nothing is deleted: "
+        f"`compileiq repair {str(path.parent)}` (or compileiq.journal_repair.repair(folder)) moves it aside as "
+        f"{FILENAME}.damaged and copies every readable ask and score into a fresh journal; resume then evaluates "
+        "again only what was lost."
     )
 
 
@@ -174,6 +215,11 @@ class Journal:
         self.session: int | None = None
         self._meta_cache: dict[str, Any] | None = None
         self._lock = threading.Lock()  # workers may report scores from their own threads
+        try:
+            stat = os.stat(path)
+            self._identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except OSError:
+            self._identity = None
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -201,16 +247,24 @@ class Journal:
             )
         conn = None
         try:
+            first = {"format": FORMAT, "created": time.time(), "status": "created", **meta}
+            scratch = folder / (META_COPY + ".tmp")
+            scratch.write_text(json.dumps(first, default=str))
+            os.replace(scratch, folder / META_COPY)
             conn = cls._connect(path)
-            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            # the tables and the metadata in one transaction: a kill leaves a whole journal or none
+            conn.executescript("BEGIN;" + _SCHEMA)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [(k, _dumps(v)) for k, v in first.items()])
+            conn.execute("COMMIT")
             journal = cls(conn, path)
-            journal.set_meta({"format": FORMAT, "created": time.time(), "status": "created", **meta})
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
                 conn.close()
             error = _io_error(exc, path, "create")
             for suffix in ("", "-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
+            for name in (META_COPY, META_COPY + ".tmp"):
+                (folder / name).unlink(missing_ok=True)
             raise error from None
         return journal
 
@@ -240,16 +294,10 @@ class Journal:
             meta = journal.meta()
         except (sqlite3.DatabaseError, ValueError) as exc:
             conn.close()
-            raise JournalCorruptError(
-                f"The run journal {str(path)!r} is damaged or not a compileiq journal ({exc}). Remove the "
-                "folder, or resume from another run."
-            ) from None
+            raise JournalCorruptError(_corrupt_message(path, exc)) from None
         if meta.get("format") != FORMAT:
             conn.close()
-            raise JournalCorruptError(
-                f"The run journal {str(path)!r} has format {meta.get('format')!r}; expected {FORMAT!r}. "
-                "It was written by another program or version."
-            )
+            raise JournalCorruptError(_corrupt_message(path, f"format {meta.get('format')!r}, expected {FORMAT!r}"))
         return journal
 
     def close(self) -> None:
@@ -266,6 +314,21 @@ class Journal:
         except sqlite3.Error as exc:
             raise _io_error(exc, self.path, doing) from None
         return cursor.lastrowid or 0
+
+    def check_present(self) -> None:
+        """Raise RunFolderError when the journal file was deleted or replaced while the run goes on:
+        SQLite would keep writing to the deleted file, and every later score would be lost."""
+        try:
+            now = os.stat(self.path)
+            same = (now.st_dev, now.st_ino) == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise RunFolderError(
+                f"The run journal {str(self.path)!r} was deleted or replaced while the search ran; its scores "
+                "are gone with it. Keep the run folder (and cache_folder) in place while a search runs, and "
+                "start the search again."
+            )
 
     # -- metadata and sessions -----------------------------------------------------------------
 
@@ -395,8 +458,14 @@ class Journal:
         meta = self.meta()
         status = str(meta.get("status", "unknown"))
         if status == "running":
-            pid = self._conn.execute("SELECT pid FROM sessions ORDER BY id DESC LIMIT 1").fetchone()
-            if pid is None or not _alive(pid[0]):
+            from compileiq.run_folder import LOCK_NAME, lock_holder
+
+            if (self.path.parent / LOCK_NAME).exists():  # the lock says it, whatever became of the pid
+                alive = lock_holder(self.path.parent) is not None
+            else:  # a run of a version before the lock
+                pid = self._conn.execute("SELECT pid FROM sessions ORDER BY id DESC LIMIT 1").fetchone()
+                alive = pid is not None and _alive(pid[0])
+            if not alive:
                 status = "interrupted"
         evaluations, failures = self.counts()
         return RunInfo(

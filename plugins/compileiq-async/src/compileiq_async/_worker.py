@@ -18,6 +18,7 @@ from compileiq.evaluation import (
 )
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
+from compileiq_async._watch import LoopWatch
 
 __all__ = ["AsyncWorker"]
 
@@ -30,8 +31,11 @@ def _is_async(function: Any) -> bool:
 class AsyncWorker(BaseWorker):
     """Runs an `async def` objective concurrently: at most `num_workers` candidates in flight.
 
-    `task_timeout` cancels an evaluation that takes longer (it scores INVALID). An objective that
-    blocks the loop (time.sleep, heavy CPU) cannot be interrupted; use an isolated worker then.
+    `task_timeout` cancels an evaluation that takes longer (it scores INVALID). Cancellation is
+    cooperative: an objective that blocks the loop (time.sleep, heavy CPU, a blocking call) cannot
+    be interrupted, and a crash of the objective (os._exit, a segfault) ends the driver's process.
+    When the loop stays blocked past `task_timeout`, a `BlockedLoopWarning` (once per worker) says
+    where, and points to the isolated worker.
     """
 
     name = "async"
@@ -43,6 +47,7 @@ class AsyncWorker(BaseWorker):
         super().__init__(*args, **kwargs)
         self._runner: asyncio.Runner | None = None
         self._lock = threading.Lock()
+        self._blocked_warned = [False]
 
     def setup(self) -> None:
         """Nothing to acquire: the event loop is made on the first batch."""
@@ -144,5 +149,9 @@ class AsyncWorker(BaseWorker):
         async def delivered(params: ParamArg, param_id: int | str) -> Score:
             return self.deliver(await one(params, param_id))  # normalized and reported as it arrives
 
-        batch = list(await asyncio.gather(*(delivered(p, i) for p, i in zip(params_pool, params_ids))))
+        if timeout is None:
+            batch = list(await asyncio.gather(*(delivered(p, i) for p, i in zip(params_pool, params_ids))))
+        else:
+            async with LoopWatch(timeout, self._blocked_warned):
+                batch = list(await asyncio.gather(*(delivered(p, i) for p, i in zip(params_pool, params_ids))))
         return out + batch

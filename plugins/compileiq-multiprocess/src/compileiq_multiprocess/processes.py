@@ -99,6 +99,29 @@ def _set_parent_death_signal() -> None:
         os._exit(1)
 
 
+def _watch_driver() -> None:
+    """End this child's group when the driver dies, where the death signal cannot see it.
+
+    A forkserver child's parent is the fork server, and the server outlives a SIGKILLed driver
+    while any of its children runs (each holds the server's liveness pipe): a child busy with a
+    hung evaluation would keep both alive. `parent_process()` is the driver itself (its sentinel
+    closes when the driver dies), so a daemon thread waits on it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid == os.getppid():
+        return  # fork and spawn children: the death signal covers them
+
+    def watch() -> None:
+        parent.join()
+        try:
+            if os.getpgrp() == os.getpid():  # our own group (child_init's setsid): what we started too
+                os.killpg(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="compileiq-driver-watch", daemon=True).start()
+
+
 def child_init(env: dict[str, str] | None = None, cpus: Sequence[int] | None = None) -> None:
     """First thing a worker child does: own session (so its group can be killed), death signal,
     environment (e.g. CUDA_VISIBLE_DEVICES) and CPU pinning."""
@@ -107,6 +130,7 @@ def child_init(env: dict[str, str] | None = None, cpus: Sequence[int] | None = N
     except OSError:  # already a group leader
         pass
     _set_parent_death_signal()
+    _watch_driver()
     if env:
         os.environ.update(env)
     if cpus:
