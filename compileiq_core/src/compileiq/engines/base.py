@@ -108,8 +108,8 @@ class Engine(ABC):
     # -- helpers for subclasses -------------------------------------------------------------
 
     def remaining(self) -> int:
-        """How many configurations were never proposed."""
-        return self.space.cardinality - len(self.seen)
+        """How many feasible configurations were never proposed (constraints respected)."""
+        return self.space.feasible_cardinality - len(self.seen)
 
     def fresh_random(self, n: int, max_tries_per_item: int = 50) -> list[Genome]:
         """`n` unseen genomes from the initial distribution, marked as seen.
@@ -121,7 +121,7 @@ class Engine(ABC):
         if n > self.remaining():
             raise SearchSpaceExhaustedError(
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
-                f"{self.space.cardinality}, {n} asked."
+                f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
         out: list[Genome] = []
         tries = 0
@@ -136,15 +136,21 @@ class Engine(ABC):
         return out
 
     def _unseen_uniform(self, n: int) -> list[Genome]:
-        if self.space.cardinality <= 1 << 20:
-            pool = [g for g in self.space.enumerate_genomes() if g not in self.seen]
+        space = self.space
+        if space.feasible_genomes is not None or space.cardinality <= 1 << 20:
+            pool = [g for g in space.enumerate_genomes() if g not in self.seen]
+            if len(pool) < n:
+                raise SearchSpaceExhaustedError(
+                    f"only {len(pool)} unseen feasible configuration(s) remain, {n} asked."
+                )
             picked = self.rng.sample(pool, n)
         else:
             picked = []
+            options = [space.gene_options(i) for i in range(len(space.params))]
             while len(picked) < n:
-                genome = tuple(
-                    self.rng.choice(self.space.gene_options(i)) for i in range(len(self.space.params))
-                )
+                genome = tuple(self.rng.choice(o) for o in options)
+                if space.constraints is not None and not space.constraints.check(genome):
+                    genome = space.sample_genome(self.rng, 0.0)
                 if genome not in self.seen and genome not in picked:
                     picked.append(genome)
         self.seen.update(picked)

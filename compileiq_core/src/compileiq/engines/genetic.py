@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from compileiq.engines._feasibility import FeasibilityMask
 from compileiq.engines._pareto import hypervolume_improvement_2d, nondominated_ranks, pareto_order
 from compileiq.engines._surrogate import Encoder, GaussianProcess, expected_improvement, normal_scores
 from compileiq.engines._variation import Variation
@@ -104,6 +105,7 @@ class GeneticEngine(Engine):
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
                                     self.tournament_size)
         self._encoder = Encoder(space)
+        self._feasible = FeasibilityMask(space)
         self._genomes: list[Genome] = []
         self._costs: list[tuple[float, ...] | None] = []
         self._elite: list[int] = []  # archive indices of the current parents, best first
@@ -123,7 +125,7 @@ class GeneticEngine(Engine):
         if n > self.remaining():
             raise SearchSpaceExhaustedError(
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
-                f"{self.space.cardinality}, {n} asked."
+                f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
         if generation == 0 or not any(c is not None for c in self._costs):
             return self.fresh_random(n)
@@ -246,6 +248,18 @@ class GeneticEngine(Engine):
         total = min(max(n * self.screening, n), max(_MAX_CANDIDATES, 2 * n)) if screened else n * 2
         fresh = int(round(total * self.fresh_share)) if screened else 0
         children = self._variation.offspring(self._parents_array, total - fresh, rng)
+        if self._feasible.constrained:
+            # breeding never proposes what the constraints forbid: drop infeasible children,
+            # breed again (up to three rounds) while fewer than half are left
+            kept = [children[self._feasible(children)]]
+            count = len(kept[0])
+            for _ in range(3):
+                if count >= (total - fresh) // 2:
+                    break
+                more = self._variation.offspring(self._parents_array, total - fresh, rng)
+                kept.append(more[self._feasible(more)])
+                count += len(kept[-1])
+            children = np.concatenate(kept)
         rows: dict[Genome, None] = {}
         for row in children.tolist():
             genome = tuple(row)
