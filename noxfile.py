@@ -146,6 +146,6 @@ def bench_kernels(session: nox.Session) -> None:
     docs/img/kernels_*.png. Extra arguments go to run.py, e.g. `-- --seeds 0-4 --only ours`.
     """
     install_editable(session, extras="")
-    session.install("kernel_tuner==1.5.0", "optuna", "matplotlib", "scipy")
+    session.install("kernel_tuner==1.5.0", "scikit-learn", "optuna", "matplotlib", "scipy")
     session.run("python", "benchmarks/kernels/run.py", *session.posargs,
                 env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
