@@ -430,3 +430,57 @@ def test_from_t1_errors_name_the_problem(tmp_path: Path) -> None:
     base, rules = from_t1(typo)
     with pytest.raises(ConstraintError, match="unknown parameter 'y'"):
         SearchSpace.from_input(base).with_constraints(rules)
+
+
+# -- the engine on ordinal, noisy spaces --------------------------------------------------------
+
+
+def test_numeric_choices_mutate_mostly_to_a_neighbouring_value() -> None:
+    import numpy as np
+
+    from compileiq.engines._variation import Variation
+
+    compiled = SearchSpace.from_input({"tile": ss.choice([2 ** i for i in range(11)]), "mode": ss.literal(1)})
+    variation = Variation(compiled, None, 0.0, 2)
+    parents = np.array([[5, 0]] * 4, dtype=np.int64)
+    children = variation.offspring(parents, 4000, np.random.default_rng(0))
+    steps = np.abs(children[:, 0] - 5)
+    assert (steps > 0).all()
+    neighbours = float((steps == 1).mean())
+    assert neighbours > 0.45  # uniform re-draws alone would give 2 in 10
+    assert (steps > 1).mean() > 0.3  # and far jumps remain
+
+
+def test_recommend_is_not_fooled_by_one_lucky_measurement() -> None:
+    from compileiq.engines.genetic import GeneticEngine
+
+    compiled = SearchSpace.from_input({"x": ss.range(0, 60)})
+    engine = GeneticEngine(compiled, pool_size=8, seed=0)
+    rng = random.Random(1)
+    evaluations = []
+    for x in range(0, 61, 2):
+        measured = (x - 30) ** 2 / 100 + 10 + rng.gauss(0, 0.5)
+        if x == 6:
+            measured = 7.0  # a lucky draw far from the true optimum (true value 15.8)
+        evaluations.append(Evaluation((x,), (measured,)))
+    engine.tell(evaluations)
+    best_measured = min(evaluations, key=lambda e: e.costs[0]).genome  # type: ignore[index]
+    assert best_measured == (6,)
+    assert abs(engine.recommend()[0] - 30) <= 6  # type: ignore[index]
+
+
+def test_recommend_on_noise_free_data_is_the_best_measured() -> None:
+    from compileiq.engines.genetic import GeneticEngine
+
+    compiled = SearchSpace.from_input({"x": ss.range(0, 60), "y": ss.choice([1, 2, 4, 8])})
+    engine = GeneticEngine(compiled, pool_size=8, seed=0)
+    evaluations = [Evaluation((x, y), ((x - 17) ** 2 + 3 * y,)) for x in range(0, 61, 3) for y in range(4)]
+    engine.tell(evaluations)
+    assert engine.recommend() == min(evaluations, key=lambda e: e.costs[0]).genome  # type: ignore[index]
+
+
+def test_search_reports_the_engines_recommendation(tmp_path: Path) -> None:
+    result_search = _search(tmp_path, lambda c: _bowl(c) or 1e6)
+    result = result_search.start()
+    assert allowed(result_search.recommended)
+    assert result_search.recommended in list(result.df_results["params"])

@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -79,7 +78,8 @@ def run_all(args: argparse.Namespace) -> None:
                         "regret": {str(c): kernel.regret(result.incumbents.get(c)) for c in CHECKPOINTS},
                         "measured_best_regret": {str(c): kernel.regret(best_measured(result.trace, c))
                                                  for c in CHECKPOINTS},
-                        "curve": [kernel.regret(best_measured(result.trace, i)) for i in range(1, len(result.trace) + 1)],
+                        "curve": [round(min(kernel.regret(best_measured(result.trace, i)), 1e9), 5)
+                                  for i in range(1, len(result.trace) + 1)],
                         "failed": sum(v is None for _, v in result.trace),
                     }
                     with RESULTS.open("a") as out:
@@ -139,9 +139,10 @@ def report(args: argparse.Namespace) -> None:
         lines += [f"## {title}", "", "| optimizer | seeds | @50 | @100 | @200 | ≤1 % | ≤5 % | CPU ms/eval |",
                   "|---|---|---|---|---|---|---|---|"]
         entries = [(name, by_opt[name]) for name in order if name in by_opt]
-        if "compileiq default, constraints" in by_opt:
+        default = by_opt.get("compileiq default, constraints")
+        if default:
             entries.insert(1, ("compileiq default, constraints (best measured)",
-                               [{**r, "regret": r["measured_best_regret"]} for r in by_opt["compileiq default, constraints"]]))
+                               [{**r, "regret": r["measured_best_regret"]} for r in default]))
         for name, runs in entries:
             cells = []
             for c in CHECKPOINTS:
@@ -163,7 +164,8 @@ def report(args: argparse.Namespace) -> None:
         lines += ["## Paired tests", "",
                   "Wilcoxon signed-rank test on the regrets of compileiq default (constraints) and the best peer "
                   "(by median) at the same budget, over the seeds both ran (two-sided).", "",
-                  "| space | budget | best peer | seeds | ours better / worse / tied | p |", "|---|---|---|---|---|---|"]
+                  "| space | budget | best peer | seeds | ours better / worse / tied | p |",
+                  "|---|---|---|---|---|---|"]
         for title, c, name, (n, better, worse, p) in tests:
             lines.append(f"| {title} | {c} | {name} | {n} | {better} / {worse} / {n - better - worse} | "
                          f"{'n/a' if p is None else f'{p:.3g}'} |")

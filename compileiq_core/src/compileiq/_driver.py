@@ -155,6 +155,12 @@ class Driver:
                 self.hooks.search_end(search, self.result(), error)
         return self.result()
 
+    def recommended(self) -> Any:
+        """The engine's recommended configuration (decoded), if it makes one."""
+        recommend = getattr(self.engine, "recommend", None)
+        genome = recommend() if callable(recommend) else None
+        return None if genome is None else self.search.space.decode(tuple(genome))
+
     def _check_feasible(self, genomes: list[Any]) -> None:
         """An engine must honour the constraints; one that does not is stopped before evaluating."""
         constraints = self.search.space.constraints

@@ -228,6 +228,9 @@ class Search:
         self.worker = _build_worker(worker_type, self.cache_folder, self.search_config.normalize)
         self._check_objective_kind()
         self.result: SearchResult | None = None
+        self.recommended: Any = None
+        """After `start()`: the configuration the engine believes truly best (noise filtered, see
+        `GeneticEngine.recommend`), or None when the engine has no such estimate."""
 
     def _new_run_folder(self) -> Path:
         import uuid
@@ -412,6 +415,7 @@ class Search:
                             task_timeout=task_timeout, worker_kwargs=kwargs, journal=journal,
                             resume=self._resuming, seed=seed)
             self.result = driver.run()
+            self.recommended = driver.recommended()
         finally:
             self._resuming = False
             self.current_generation = 0

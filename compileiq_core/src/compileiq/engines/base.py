@@ -100,6 +100,14 @@ class Engine(ABC):
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         """Learn from evaluated genomes (in the order they were asked)."""
 
+    def recommend(self) -> Genome | None:
+        """The evaluated genome the engine believes truly best, or None (no estimate of its own).
+
+        `Search.recommended` reports it after a run; engines that model noise override this
+        to keep the winner's curse (a lucky measurement) out of the answer.
+        """
+        return None
+
     def sample(self, n: int) -> list[Genome]:
         """`n` draws from the initial distribution; repeats allowed, state untouched."""
         rng = random.Random(self.seed)

@@ -151,6 +151,31 @@ class GeneticEngine(Engine):
             self._genomes.append(tuple(evaluation.genome))
             self._costs.append(costs)
 
+    def recommend(self) -> Genome | None:
+        """The evaluated configuration this engine believes truly best (one objective).
+
+        With noisy measurements the lowest measured value is often a lucky draw (the winner's
+        curse). The surrogate is refitted to every success so far (at most `surrogate_points`,
+        the best by measurement) and the configuration with the best smoothed value is returned:
+        a measurement its neighbours contradict is shrunk towards them. On noise-free data the
+        fitted noise is tiny and this is the best measured configuration. None before any
+        success; with several objectives, None (the Pareto front is the answer).
+        """
+        if self.num_objectives != 1:
+            return None
+        good = [i for i, c in enumerate(self._costs) if c is not None]
+        if not good:
+            return None
+        values = np.array([self._costs[i][0] for i in good])  # type: ignore[index]
+        order = np.argsort(values, kind="stable")
+        if len(good) < 8 or self.screening <= 1 or not self._encoder.width:
+            return self._genomes[good[int(order[0])]]
+        chosen = np.array(good)[order[: self.surrogate_points]]
+        genomes = np.array([self._genomes[i] for i in chosen], dtype=np.int64)
+        model = GaussianProcess(self._encoder(genomes), normal_scores(values[order[: self.surrogate_points]]),
+                                self._hints[0])
+        return tuple(int(g) for g in genomes[int(np.argmin(model.smoothed()))])
+
     # -- one generation -----------------------------------------------------------------------
 
     def _take(self, n: int) -> list[Genome]:
