@@ -451,22 +451,25 @@ def test_numeric_choices_mutate_mostly_to_a_neighbouring_value() -> None:
     assert (steps > 1).mean() > 0.3  # and far jumps remain
 
 
-def test_recommend_is_not_fooled_by_one_lucky_measurement() -> None:
+def test_recommend_with_declared_noise_is_not_fooled_by_one_lucky_measurement() -> None:
     from compileiq.engines.genetic import GeneticEngine
 
     compiled = SearchSpace.from_input({"x": ss.range(0, 60)})
-    engine = GeneticEngine(compiled, pool_size=8, seed=0)
     rng = random.Random(1)
     evaluations = []
     for x in range(0, 61, 2):
-        measured = (x - 30) ** 2 / 100 + 10 + rng.gauss(0, 0.5)
+        measured = (10 + (x - 30) ** 2 / 1000) * (1 + rng.gauss(0, 0.003))
         if x == 6:
-            measured = 7.0  # a lucky draw far from the true optimum (true value 15.8)
+            measured = 9.8  # a lucky draw, 2 % below the true optimum's 10, far from it (true 10.58)
         evaluations.append(Evaluation((x,), (measured,)))
-    engine.tell(evaluations)
     best_measured = min(evaluations, key=lambda e: e.costs[0]).genome  # type: ignore[index]
     assert best_measured == (6,)
-    assert abs(engine.recommend()[0] - 30) <= 6  # type: ignore[index]
+    plain = GeneticEngine(compiled, pool_size=8, seed=0)
+    plain.tell(evaluations)
+    assert plain.recommend() == (6,)  # no declared noise: the best measurement
+    noisy = GeneticEngine(compiled, pool_size=8, seed=0, measurement_noise=0.02)
+    noisy.tell(evaluations)
+    assert abs(noisy.recommend()[0] - 30) <= 8  # type: ignore[index]
 
 
 def test_recommend_on_noise_free_data_is_the_best_measured() -> None:

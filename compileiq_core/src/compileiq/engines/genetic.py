@@ -79,6 +79,9 @@ class GeneticEngine(Engine):
             several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
             two thirds and the most recent third); bounds the engine's time per generation.
+        measurement_noise: relative standard deviation of repeated measurements of one
+            configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
+            `Search.recommended`) guards against the winner's curse; see `recommend`.
     """
 
     name = "genetic"
@@ -100,6 +103,7 @@ class GeneticEngine(Engine):
         self.fresh_share = _number("fresh_share", options.get("fresh_share", 0.1), 0, 1)
         default_diversity = 0.5 if self.num_objectives == 1 else 0.0
         self.diversity = _number("diversity", options.get("diversity", default_diversity), 0, 10)
+        self.measurement_noise = _number("measurement_noise", options.get("measurement_noise", 0.0), 0, 1)
         self.surrogate_points = _number("surrogate_points", options.get("surrogate_points", 150), 10, 5000,
                                         integer=True)
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
@@ -154,12 +158,14 @@ class GeneticEngine(Engine):
     def recommend(self) -> Genome | None:
         """The evaluated configuration this engine believes truly best (one objective).
 
-        With noisy measurements the lowest measured value is often a lucky draw (the winner's
-        curse). The surrogate is refitted to every success so far (at most `surrogate_points`,
-        the best by measurement) and the configuration with the best smoothed value is returned:
-        a measurement its neighbours contradict is shrunk towards them. On noise-free data the
-        fitted noise is tiny and this is the best measured configuration. None before any
-        success; with several objectives, None (the Pareto front is the answer).
+        Without `measurement_noise` (the default), the best measured one: from single
+        measurements, a lucky draw and a sharp, isolated optimum look alike, and smoothing
+        them away cost real optima on measured kernel spaces. With `measurement_noise` = the
+        measurements' relative standard deviation (e.g. 0.01), every configuration measured
+        within two deviations of the best is a candidate, and the one the surrogate's
+        noise-filtered estimate (fitted to log values) ranks best is returned: a lucky draw
+        its neighbours contradict loses to a configuration they support (the winner's curse).
+        None before any success, and with several objectives (the Pareto front is the answer).
         """
         if self.num_objectives != 1:
             return None
@@ -168,13 +174,19 @@ class GeneticEngine(Engine):
             return None
         values = np.array([self._costs[i][0] for i in good])  # type: ignore[index]
         order = np.argsort(values, kind="stable")
-        if len(good) < 8 or self.screening <= 1 or not self._encoder.width:
-            return self._genomes[good[int(order[0])]]
-        chosen = np.array(good)[order[: self.surrogate_points]]
-        genomes = np.array([self._genomes[i] for i in chosen], dtype=np.int64)
-        model = GaussianProcess(self._encoder(genomes), normal_scores(values[order[: self.surrogate_points]]),
-                                self._hints[0])
-        return tuple(int(g) for g in genomes[int(np.argmin(model.smoothed()))])
+        best = good[int(order[0])]
+        top = order[: self.surrogate_points]
+        if not self.measurement_noise or len(good) < 8 or not self._encoder.width or not (values[top] > 0).all():
+            return self._genomes[best]
+        y = np.log(values[top])
+        near = np.flatnonzero(y <= y[0] + 2.0 * self.measurement_noise)
+        spread = float(y.std())
+        if len(near) < 2 or spread <= 0:
+            return self._genomes[best]
+        genomes = np.array([self._genomes[good[i]] for i in top], dtype=np.int64)
+        model = GaussianProcess(self._encoder(genomes), (y - y.mean()) / spread)
+        smoothed = model.smoothed()
+        return tuple(int(g) for g in genomes[near[int(np.argmin(smoothed[near]))]])
 
     # -- one generation -----------------------------------------------------------------------
 
@@ -367,5 +379,5 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
-    "screening", "fresh_share", "surrogate_points", "diversity",
+    "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise",
 })
