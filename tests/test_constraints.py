@@ -487,3 +487,13 @@ def test_search_reports_the_engines_recommendation(tmp_path: Path) -> None:
     result = result_search.start()
     assert allowed(result_search.recommended)
     assert result_search.recommended in list(result.df_results["params"])
+
+
+def test_more_selection_pressure_by_default_on_choice_dominated_spaces() -> None:
+    from compileiq.engines.genetic import GeneticEngine
+
+    kernel_like = SearchSpace.from_input({"a": ss.choice([1, 2, 4]), "b": ss.choice([8, 16]), "c": ss.range(0, 9)})
+    ranges = SearchSpace.from_input({"a": ss.range(0, 9), "b": ss.range(0, 9), "c": ss.choice([1, 2])})
+    assert GeneticEngine(kernel_like, seed=0).tournament_size == 3
+    assert GeneticEngine(ranges, seed=0).tournament_size == 2
+    assert GeneticEngine(kernel_like, seed=0, tournament_size=2).tournament_size == 2
