@@ -70,7 +70,15 @@ def run_all(args: argparse.Namespace) -> None:
                     if (optimizer, space, noisy, seed) in done:
                         continue
                     wall = time.time()
-                    result = OPTIMIZERS[optimizer](kernel, noisy, seed, args.budget)
+                    for attempt in range(5):  # a shared machine's disk may fill up for a while
+                        try:
+                            result = OPTIMIZERS[optimizer](kernel, noisy, seed, args.budget)
+                            break
+                        except OSError as exc:
+                            print(f"retrying after {type(exc).__name__}: {exc}", flush=True)
+                            time.sleep(30 * (attempt + 1))
+                    else:
+                        raise SystemExit(f"giving up on {optimizer} {space} seed {seed}")
                     row = {
                         "optimizer": optimizer, "space": space, "noisy": noisy, "seed": seed,
                         "evaluations": len(result.trace),
