@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CompileIQError",
     "ConfigurationError",
+    "ConstraintError",
     "EngineNotInstalledError",
     "NameConflictError",
     "NotInstalledError",
@@ -33,6 +34,10 @@ class ConfigurationError(CompileIQError, ValueError):
 
 class SearchSpaceError(CompileIQError, ValueError):
     """A search space is malformed."""
+
+
+class ConstraintError(SearchSpaceError):
+    """A search-space constraint is malformed, unsatisfiable, or failed while being checked."""
 
 
 class ScoreValidationError(CompileIQError, ValueError):
