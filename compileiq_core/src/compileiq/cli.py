@@ -6,6 +6,8 @@
 - `compileiq report RUN [-o OUT]`: an HTML report of a run (needs `compileiq-core[report]`);
 - `compileiq resume RUN --objective module:function [--num-workers N] [--task-timeout S]`:
   continue an interrupted run.
+- `compileiq dashboard [--folder DIR] [--port N] [--host 127.0.0.1]`: a local web view of the
+  runs, live while they run (read-only).
 """
 
 from __future__ import annotations
@@ -123,6 +125,18 @@ def _report(run: str, out: str | None, folder: str | None) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from compileiq.dashboard import serve
+
+    try:
+        serve(Path(args.folder).expanduser() if args.folder else _default_folder(), args.host, args.port)
+    except OSError as exc:
+        print(f"compileiq dashboard: cannot listen on {args.host}:{args.port}: {exc}. Pick another --port "
+              "(0 picks a free one).", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _load_objective(spec: str) -> Any:
     import importlib
 
@@ -167,7 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--worker", help="the worker name (default: the run's)")
     p.add_argument("--num-workers", type=int, default=None)
     p.add_argument("--task-timeout", type=float, default=None)
+    p = sub.add_parser("dashboard", help="serve a local web view of the runs, live while they run (read-only)")
+    p.add_argument("--folder", help="the cache folder (default ~/.cache/compileiq)")
+    p.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1, this machine only)")
     args = parser.parse_args(argv)
+    if args.command == "dashboard":
+        return _dashboard(args)
     if args.command == "runs":
         return _runs(args.folder, args.json)
     if args.command == "report":
