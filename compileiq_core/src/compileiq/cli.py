@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("dashboard", help="serve a local web view of the runs, live while they run (read-only)")
     p.add_argument("--folder", help="the cache folder (default ~/.cache/compileiq)")
     p.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     args = parser.parse_args(argv)
     if args.command == "dashboard":
         return _dashboard(args)
