@@ -87,7 +87,7 @@ def test_scores_are_served_incrementally_and_match_the_journal(server: str, cach
     finally:
         journal.close()
     assert status == 200 and not everything["more"]
-    assert [r[10] for r in everything["rows"]] == [str(s.param_id) for s in scores]
+    assert [r[10] for r in everything["rows"]] == [str(s.param_id) if s.failed else None for s in scores]
     assert [r[6] for r in everything["rows"]] == [s.params for s in scores]
     failed = [r for r in everything["rows"] if r[3]]
     assert failed and all(r[4] == "*" for r in failed)
@@ -262,3 +262,17 @@ def test_cli_reports_a_busy_port(cache: Path) -> None:
     finally:
         srv.server_close()
     assert out.returncode == 2 and f"127.0.0.1:{port}" in out.stderr and "--port" in out.stderr
+
+
+def test_a_malformed_cell_is_served_as_null_not_an_error(tmp_path: Path, cache: Path) -> None:
+    import sqlite3
+
+    base = tmp_path / "cache"
+    shutil.copytree(_runs(cache)[0], base / "run")
+    conn = sqlite3.connect(base / "run" / "journal.sqlite")
+    conn.execute("UPDATE scores SET params = '{\"x\": [1,' WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    rows = json.loads(RunsReader(base).scores_after("run"))["rows"]
+    assert rows[1][0] == 2 and rows[1][6] is None
+    assert rows[0][6] is not None and rows[2][6] is not None

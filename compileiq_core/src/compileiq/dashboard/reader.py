@@ -32,6 +32,17 @@ _PARAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str).encode
 
 
+_ROWS_SQL = (
+    "SELECT group_concat(j, ','), COUNT(*), MAX(seq) FROM (SELECT json_array(seq, generation, is_baseline, failed, "
+    "{score}, {norm}, {params}, round(wall_time - ?, 3), "
+    "CASE WHEN failed AND json_valid(metadata) THEN json_extract(metadata, '$.failure') END, "
+    "CASE WHEN failed THEN substr(CASE WHEN json_valid(metadata) THEN COALESCE(json_extract(metadata, '$.traceback'), "
+    f"json_extract(metadata, '$.error')) ELSE metadata END, -{MAX_ERROR_CHARS}) END, "
+    "CASE WHEN failed THEN param_id END) AS j, seq FROM scores WHERE seq > ? ORDER BY seq LIMIT ?)"
+)
+"""The rows as JSON arrays, joined by SQLite from the stored JSON text (no row objects, no re-encoding here)."""
+
+
 class RunNotFound(LookupError):
     """A run id (or log name) that is not a run folder of the cache folder being served."""
 
@@ -47,9 +58,10 @@ def open_readonly(path: Path) -> sqlite3.Connection:
 
 
 def _value_sql(column: str) -> str:
-    """SQL for the first objective of a JSON score column (a number or an array of numbers)."""
-    return (f"CASE json_type({column}) WHEN 'array' THEN json_extract({column}, '$[0]') "
-            f"ELSE json_extract({column}, '$') END")
+    """SQL for the first objective of a JSON score column (a number or an array of numbers; NULL else)."""
+    return (f"CASE WHEN substr({column}, 1, 1) = '[' THEN (CASE WHEN json_valid({column}) THEN "
+            f"json_extract({column}, '$[0]') END) WHEN substr({column}, 1, 1) GLOB '[0-9-]' "
+            f"THEN CAST({column} AS REAL) END")
 
 
 def _pid_alive(pid: Any) -> bool:
@@ -127,8 +139,7 @@ class RunsReader:
             value = _value_sql(column)
             row = conn.execute(
                 f"SELECT MAX(seq), SUM(NOT is_baseline), SUM(failed AND NOT is_baseline), "
-                f"{'MAX' if maximize else 'MIN'}(CASE WHEN failed = 0 AND is_baseline = 0 "
-                f"AND json_valid({column}) AND json_type({value}) IN ('integer', 'real') THEN {value} END) "
+                f"{'MAX' if maximize else 'MIN'}(CASE WHEN failed = 0 AND is_baseline = 0 THEN {value} END) "
                 "FROM scores WHERE seq > ?", (seq,)).fetchone()
             sessions = conn.execute("SELECT COUNT(*), MAX(id) FROM sessions").fetchone()
             last_pid = conn.execute("SELECT pid FROM sessions ORDER BY id DESC LIMIT 1").fetchone()
@@ -176,35 +187,26 @@ class RunsReader:
 
         `{"rows": [[seq, generation, is_baseline, failed, score, norm_score, params, t, failure,
         error, param_id], ...], "last": seq, "more": bool}`; `t` is seconds since the run began;
-        `failure`/`error` are set for failed rows only (the traceback, else the error text: its last
-        4000 characters).
+        `failure`, `error` (the traceback, else the error text: its last 4000 characters) and
+        `param_id` (to find its captured output) are set for failed rows only.
         """
         conn = self._connect(run_id)
         try:
-            created = _meta(conn, ("created",)).get("created") or 0.0
-            rows = conn.execute(
-                "SELECT seq, generation, is_baseline, failed, "
-                "CASE WHEN json_valid(score) THEN score ELSE 'null' END, "
-                "CASE WHEN norm_score IS NOT NULL AND json_valid(norm_score) THEN norm_score ELSE 'null' END, "
-                "CASE WHEN params IS NOT NULL AND json_valid(params) THEN params ELSE 'null' END, "
-                "round(wall_time - ?, 3), "
-                "CASE WHEN failed AND json_valid(metadata) THEN json_extract(metadata, '$.failure') END, "
-                f"CASE WHEN failed THEN substr(CASE WHEN json_valid(metadata) THEN COALESCE("
-                f"json_extract(metadata, '$.traceback'), json_extract(metadata, '$.error')) ELSE metadata END, "
-                f"-{MAX_ERROR_CHARS}) END, param_id "
-                "FROM scores WHERE seq > ? ORDER BY seq LIMIT ?",
-                (float(created), int(after), int(limit) + 1)).fetchall()
+            created = float(_meta(conn, ("created",)).get("created") or 0.0)
+            args = (created, int(after), int(limit))
+            try:
+                sql = _ROWS_SQL.format(score="json(score)", norm="json(norm_score)", params="json(params)")
+                body, count, last = conn.execute(sql, args).fetchone()
+            except sqlite3.OperationalError:  # a malformed JSON cell: the slower query that checks each
+                guarded = "CASE WHEN json_valid({0}) THEN json({0}) END"
+                sql = _ROWS_SQL.format(score=guarded.format("score"), norm=guarded.format("norm_score"),
+                                       params=guarded.format("params"))
+                body, count, last = conn.execute(sql, args).fetchone()
+            more = bool(count) and conn.execute("SELECT 1 FROM scores WHERE seq > ? LIMIT 1", (last,)).fetchone()
         finally:
             conn.close()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        parts = [
-            f"[{s},{g},{b},{f},{sc},{ns},{p},{t},{_dumps(fk) if fk is not None else 'null'},"
-            f"{_dumps(str(er)) if er is not None else 'null'},{_dumps(pid)}]"
-            for s, g, b, f, sc, ns, p, t, fk, er, pid in rows
-        ]
-        last = rows[-1][0] if rows else int(after)
-        return f'{{"rows":[{",".join(parts)}],"last":{last},"more":{"true" if more else "false"}}}'
+        last = int(last) if count else int(after)
+        return '{"rows":[' + (body or "") + f'],"last":{last},"more":{"true" if more else "false"}}}'
 
     def log_names(self, run_id: str) -> list[str]:
         """The param ids whose captured output the run folder holds (`logs/<param_id>.txt`)."""

@@ -109,13 +109,13 @@ function plot(spec) {
   const W = spec.width || 640, H = spec.height || 280, M = {l: 64, r: 14, t: 26, b: 40};
   const root = svg("svg", {class: "plot", viewBox: `0 0 ${W} ${H}`, "data-plot": spec.name,
                            role: "img", "aria-label": spec.title});
-  const xs = [], ys = [];
+  let [x0, x1] = [Infinity, -Infinity], [y0, y1] = [Infinity, -Infinity];
   for (const s of spec.series) {
-    if (s.type !== "hline") xs.push(...s.x);
-    if (s.type !== "ticks") for (const v of s.y) ys.push(v);
+    if (s.type !== "hline") { const [lo, hi] = extent(s.x); if (lo <= hi && s.x.length) { x0 = Math.min(x0, lo); x1 = Math.max(x1, hi); } }
+    if (s.type !== "ticks") { const [lo, hi] = extent(s.y); if (lo <= hi && s.y.some(Number.isFinite)) { y0 = Math.min(y0, lo); y1 = Math.max(y1, hi); } }
   }
-  const [x0, x1] = spec.xDomain || extent(xs);
-  const [y0, y1] = extent(ys);
+  if (!(x0 <= x1)) [x0, x1] = [0, 1];
+  if (!(y0 <= y1)) [y0, y1] = [0, 1];
   const xt = spec.xTicks ? {lo: x0 - 0.5, hi: x1 + 0.5, ticks: spec.xTicks} : niceTicks(x0, x1, 6), yt = niceTicks(y0 - (y1 - y0) * 0.03, y1 + (y1 - y0) * 0.03, 5);
   const px = (v) => M.l + (v - xt.lo) / (xt.hi - xt.lo || 1) * (W - M.l - M.r);
   const py = (v) => H - M.b - (v - yt.lo) / (yt.hi - yt.lo || 1) * (H - M.t - M.b);
@@ -142,15 +142,19 @@ function plot(spec) {
   for (const s of spec.series) {
     let d = "";
     if (s.type === "dots") {
-      // One path for every point; points that fall on the same pixel are drawn once.
-      const seen = new Set();
+      // One path for every point; points that fall on the same half pixel are drawn once.
+      const seen = new Uint8Array((2 * W + 2) * (2 * H + 2)), parts = [];
       for (let i = 0; i < s.x.length; i++) {
-        if (!Number.isFinite(s.x[i]) || !Number.isFinite(s.y[i])) continue;
-        const X = Math.round(px(s.x[i]) * 2) / 2, Y = Math.round(py(s.y[i]) * 2) / 2, key = X * 1e5 + Y;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        d += `M${X},${Y}h0`;
+        const x = s.x[i], y = s.y[i];
+        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+        const X2 = Math.round(px(x) * 2), Y2 = Math.round(py(y) * 2);
+        if (X2 < 0 || Y2 < 0 || X2 > 2 * W || Y2 > 2 * H) continue;
+        const key = X2 * (2 * H + 2) + Y2;
+        if (seen[key]) continue;
+        seen[key] = 1;
+        parts.push(`M${X2 / 2},${Y2 / 2}h0`);
       }
+      d = parts.join("");
       root.appendChild(svg("path", {d: d || "M0,0", stroke: s.color, "stroke-width": s.size || 4,
                                     "stroke-linecap": "round", "stroke-opacity": s.opacity || 0.5, fill: "none",
                                     "data-series": s.label}));
@@ -245,8 +249,12 @@ class RunData {
     this.numObjectives = Number(config.num_objectives || 1);
     let more = true, added = 0;
     while (more) {
+      const t = performance.now();
       const page = await api(`${runPath(this.runId)}/scores?after=${this.last}`);
-      for (const r of page.rows) this.rows.push(this.row(r));
+      window.__fetchMs = performance.now() - t;
+      const rows = page.rows.map((r) => this.row(r));
+      if (rows.some((r, i) => i && r.seq < rows[i - 1].seq)) rows.sort((a, b) => a.seq - b.seq);
+      for (const r of rows) this.rows.push(r);
       added += page.rows.length;
       this.last = page.last;
       more = page.more;
@@ -287,6 +295,18 @@ function flatten(value, prefix, out) {
     out[prefix || "config"] = value;
   }
   return out;
+}
+
+function topK(rows, k, data) {
+  // The k best rows, best first, in one pass (no sort of every row).
+  const top = [];
+  for (const r of rows) {
+    if (top.length === k && !data.better(r.v, top[k - 1].v)) continue;
+    let i = top.length < k ? top.length : k - 1;
+    top[i] = r;
+    while (i > 0 && data.better(top[i].v, top[i - 1].v)) { [top[i], top[i - 1]] = [top[i - 1], top[i]]; i--; }
+  }
+  return top;
 }
 
 function paramEffects(rows) {
@@ -432,7 +452,7 @@ class RunView {
     this.root = root;
     this.data = new RunData(runId);
     this.sections = {};
-    this.lastParams = 0;
+    this.lastParams = -Infinity;
     this.rendered = -1;
     put(root, el("p", {class: "muted"}, "Loading run…"));
     this.tick();
@@ -495,15 +515,21 @@ class RunView {
         this.section("best", "Best configurations").card, this.section("search", "Search").card);
       document.getElementById("folder").textContent = "";
     }
-    this.renderHeader();
+    const timings = {};
+    const timed = (name, fn) => { const t = performance.now(); fn(); timings[name] = performance.now() - t; };
     const evals = d.evaluations();
-    this.renderProgress(evals);
-    this.renderPareto(evals);
+    timed("header", () => this.renderHeader());
+    timed("progress", () => this.renderProgress(evals));
+    timed("pareto", () => this.renderPareto(evals));
     const now = performance.now();
-    if (now - this.lastParams > 4000 || evals.length < 5000) { this.renderParams(evals); this.lastParams = now; }
-    this.renderFailures(evals);
-    this.renderBest(evals);
-    this.renderSearch(meta);
+    if (now - this.lastParams > 4000 || evals.length < 5000) {
+      timed("params", () => this.renderParams(evals));
+      this.lastParams = now;
+    }
+    timed("failures", () => this.renderFailures(evals));
+    timed("best", () => this.renderBest(evals));
+    timed("search", () => this.renderSearch(meta));
+    window.__timings = timings;
   }
 
   renderProgress(evals) {
@@ -596,8 +622,7 @@ class RunView {
   renderBest(evals) {
     const d = this.data, body = this.section("best").body;
     const ok = evals.filter((r) => Number.isFinite(r.v));
-    const top = d.numObjectives >= 2 ? paretoFront(ok, d.maximize).slice(0, 20)
-      : ok.slice().sort((a, b) => (d.maximize ? b.v - a.v : a.v - b.v)).slice(0, 10);
+    const top = d.numObjectives >= 2 ? paretoFront(ok, d.maximize).slice(0, 20) : topK(ok, 10, d);
     if (!top.length) { put(body, el("p", {class: "muted"}, "No successful evaluation yet.")); return; }
     put(body,
       d.numObjectives >= 2 ? el("p", {class: "muted"}, "The Pareto front's members.") : null,
