@@ -276,3 +276,36 @@ def test_a_malformed_cell_is_served_as_null_not_an_error(tmp_path: Path, cache: 
     rows = json.loads(RunsReader(base).scores_after("run"))["rows"]
     assert rows[1][0] == 2 and rows[1][6] is None
     assert rows[0][6] is not None and rows[2][6] is not None
+
+
+def test_import_compileiq_loads_no_dashboard() -> None:
+    code = ("import sys, compileiq, compileiq.ciq, compileiq.cli; "
+            "print([m for m in ('compileiq.dashboard', 'http.server', 'sqlite3') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_killed_search_shows_as_interrupted(tmp_path: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen(dashboard_runs.live_command(tmp_path), stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        run = Path(proc.stdout.readline().strip()).name
+        reader = RunsReader(tmp_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if reader.summary(run)["evaluations"] >= 3:
+                    break
+            except Exception:  # noqa: BLE001 - the journal is being created
+                pass
+            time.sleep(0.1)
+        assert reader.summary(run)["status"] == "running"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    summary = reader.summary(run)
+    assert summary["status"] == "interrupted" and summary["evaluations"] >= 3
+    assert reader.meta(run)["status"] == "interrupted"

@@ -309,53 +309,77 @@ function topK(rows, k, data) {
   return top;
 }
 
+function flatParams(r) {
+  if (!r.flat) {
+    const p = r.params;
+    const plain = p && typeof p === "object" && !Array.isArray(p) &&
+      Object.values(p).every((v) => v === null || typeof v !== "object");
+    r.flat = plain ? p : flatten(p, "", {});
+  }
+  return r.flat;
+}
+
 function paramEffects(rows) {
-  // Per parameter: mean objective per value (numbers with many values: 8 quantile bins), and the
-  // share of the objective's variance that the grouping explains (eta squared) as its importance.
+  // Per parameter: mean objective per value (numbers with more than 12 values: 8 equal-width
+  // bins), and the share of the objective's variance that this grouping explains (eta squared)
+  // as its importance. Two passes over the rows, no sorting.
   const ok = rows.filter((r) => Number.isFinite(r.v));
-  if (ok.length < 3) return [];
-  const columns = new Map();
-  for (const r of ok) {
-    if (!r.flat) r.flat = flatten(r.params, "", {});
-    for (const [k, v] of Object.entries(r.flat)) {
-      if (!columns.has(k)) columns.set(k, []);
-      columns.get(k).push([v, r.v]);
+  const n = ok.length;
+  if (n < 3) return [];
+  const ys = new Float64Array(n), columns = new Map();
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    const r = ok[i], flat = flatParams(r);
+    ys[i] = r.v;
+    mean += r.v;
+    for (const k in flat) {
+      let col = columns.get(k);
+      if (!col) { col = new Array(n); columns.set(k, col); }
+      col[i] = flat[k];
     }
   }
-  const mean = ok.reduce((s, r) => s + r.v, 0) / ok.length;
-  const total = ok.reduce((s, r) => s + (r.v - mean) ** 2, 0) || 1e-300;
+  mean /= n;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += (ys[i] - mean) ** 2;
+  total = total || 1e-300;
   const effects = [];
-  for (const [name, pairs] of columns) {
-    const distinct = new Set(pairs.map((p) => (typeof p[0] === "object" ? JSON.stringify(p[0]) : p[0])));
-    if (distinct.size < 2) continue;
-    const numeric = pairs.every((p) => typeof p[0] === "number");
-    let groups;
-    if (numeric && distinct.size > 12) {
-      const sorted = pairs.slice().sort((a, b) => a[0] - b[0]);
-      groups = [];
-      const bins = 8;
-      for (let b = 0; b < bins; b++) {
-        const part = sorted.slice(Math.floor(b * sorted.length / bins), Math.floor((b + 1) * sorted.length / bins));
-        if (!part.length) continue;
-        const lo = part[0][0], hi = part[part.length - 1][0];
-        groups.push({label: lo === hi ? fmt(lo) : `${fmt(lo)}–${fmt(hi)}`, x: (lo + hi) / 2, ys: part.map((p) => p[1])});
+  for (const [name, col] of columns) {
+    const byValue = new Map();
+    let numeric = true, lo = Infinity, hi = -Infinity, count = 0;
+    for (let i = 0; i < n; i++) {
+      const v = col[i];
+      if (v === undefined) continue;
+      count++;
+      if (typeof v === "number") { if (v < lo) lo = v; if (v > hi) hi = v; } else numeric = false;
+      const key = v !== null && typeof v === "object" ? JSON.stringify(v) : v;
+      let g = byValue.get(key);
+      if (!g) { g = {label: typeof key === "string" ? key : fmt(key), x: typeof v === "number" ? v : NaN, sum: 0, count: 0}; byValue.set(key, g); }
+      g.sum += ys[i];
+      g.count++;
+    }
+    if (byValue.size < 2) continue;
+    let groups = [...byValue.values()];
+    if (numeric && byValue.size > 12) {
+      const bins = 8, width = (hi - lo) / bins;
+      groups = Array.from({length: bins}, (_, b) => ({x: lo + (b + 0.5) * width, sum: 0, count: 0,
+        label: `${fmt(+(lo + b * width).toPrecision(4))}–${fmt(+(lo + (b + 1) * width).toPrecision(4))}`}));
+      for (let i = 0; i < n; i++) {
+        const v = col[i];
+        if (v === undefined) continue;
+        const g = groups[Math.min(bins - 1, Math.floor((v - lo) / width))];
+        g.sum += ys[i];
+        g.count++;
       }
-    } else {
-      const byValue = new Map();
-      for (const [v, y] of pairs) {
-        const key = typeof v === "object" ? JSON.stringify(v) : String(v);
-        if (!byValue.has(key)) byValue.set(key, {label: key, x: typeof v === "number" ? v : NaN, ys: []});
-        byValue.get(key).ys.push(y);
-      }
-      groups = [...byValue.values()];
-      if (numeric) groups.sort((a, b) => a.x - b.x);
+      groups = groups.filter((g) => g.count);
+    } else if (numeric) {
+      groups.sort((a, b) => a.x - b.x);
     }
     let between = 0;
     for (const g of groups) {
-      g.mean = g.ys.reduce((s, y) => s + y, 0) / g.ys.length;
-      between += g.ys.length * (g.mean - mean) ** 2;
+      g.mean = g.sum / g.count;
+      between += g.count * (g.mean - mean) ** 2;
     }
-    effects.push({name, numeric, groups, importance: Math.min(1, between / total), n: pairs.length});
+    effects.push({name, numeric, groups, importance: Math.min(1, between / total), n: count});
   }
   effects.sort((a, b) => b.importance - a.importance);
   return effects;
@@ -587,7 +611,7 @@ class RunView {
         series: [{type: "line", x: xs, y: e.groups.map((g) => g.mean), color: OK, markers: true}],
       });
       const list = e.numeric ? null : el("div", {class: "muted mono"},
-        e.groups.slice(0, 12).map((g, i) => el("div", {}, `${i + 1}: ${g.label} (n=${g.ys.length}, mean ${fmt(g.mean)})`)));
+        e.groups.slice(0, 12).map((g, i) => el("div", {}, `${i + 1}: ${g.label} (n=${g.count}, mean ${fmt(g.mean)})`)));
       return el("div", {class: "effect"}, chart, list);
     });
     put(body, ranking, el("h3", {}, "Mean objective per value (top parameters)"),
