@@ -14,7 +14,8 @@ running search (its throughput with the dashboard watching, against without, sid
    poller hitting the dashboard every 0.25 s (6x the page's own rate: the runs list, the run's
    metadata and its new rows), and with headless Chromium showing the run page (its own 1.5 s
    polling, re-rendering every plot), in alternating order. Reports evaluations/s and the ratio
-   to the unwatched runs.
+   to the unwatched runs, and the CPU the dashboard's processes (server, poller or browser) used
+   during the search, as a share of one core: on a loaded machine that CPU is what a search loses.
 """
 
 from __future__ import annotations
@@ -176,6 +177,30 @@ def bench_open(evaluations: int, repeats: int, use_browser: bool) -> dict[str, A
                 "rows_served": samples[0]["row_count"]}
 
 
+def tree_cpu(*roots: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes `roots` and their descendants (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    wanted, total = set(roots), 0.0
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in wanted and pid not in wanted:
+                wanted.add(pid)
+                changed = True
+    for pid in wanted:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
 def poller(url: str, run_id: str, interval: float) -> None:
     """The page's requests, at `interval`, until killed: runs list, the run's metadata, its new rows."""
     after = 0
@@ -193,6 +218,7 @@ def poller(url: str, run_id: str, interval: float) -> None:
 def bench_overhead(evaluations: int, repeats: int, use_browser: bool) -> dict[str, Any]:
     modes = ["none", "api poller (0.25 s)"] + (["browser (run page)"] if use_browser else [])
     rates: dict[str, list[float]] = {m: [] for m in modes}
+    cpu_share: dict[str, list[float]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "runs"
         proc, url = start_server(base)
@@ -212,11 +238,15 @@ def bench_overhead(evaluations: int, repeats: int, use_browser: bool) -> dict[st
                                                    start_new_session=True)
                     elif mode.startswith("browser"):
                         driver.get(f"{url}#/run/{run_id}")
+                    roots = [proc.pid] + ([watcher.pid] if watcher else []) + (
+                        [driver.service.process.pid] if mode.startswith("browser") else [])
+                    cpu = tree_cpu(*roots)
                     t = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         result = search.start()
                     elapsed = time.perf_counter() - t
+                    cpu_share[mode].append((tree_cpu(*roots) - cpu) / elapsed)
                     if watcher:
                         stop(watcher)
                     if driver is not None:
@@ -230,7 +260,8 @@ def bench_overhead(evaluations: int, repeats: int, use_browser: bool) -> dict[st
     return {"evaluations_per_search": evaluations, "repeats": repeats,
             "evals_per_s": {m: [round(r) for r in v] for m, v in rates.items()},
             "median_evals_per_s": {m: round(statistics.median(v)) for m, v in rates.items()},
-            "throughput_ratio": {m: round(statistics.median(v) / base_rate, 3) for m, v in rates.items()}}
+            "throughput_ratio": {m: round(statistics.median(v) / base_rate, 3) for m, v in rates.items()},
+            "dashboard_cpu_share": {m: round(statistics.median(v), 3) for m, v in cpu_share.items()}}
 
 
 def main() -> None:
@@ -259,6 +290,7 @@ def main() -> None:
     print(f"search throughput ({args.search_evaluations} evaluations, sequential worker), median of {args.repeats}:")
     for mode, rate in overhead["median_evals_per_s"].items():
         print(f"  {mode:<22} {rate:8d} evaluations/s   ratio {overhead['throughput_ratio'][mode]:.3f}   "
+              f"dashboard CPU {100 * overhead['dashboard_cpu_share'][mode]:5.1f} % of a core   "
               f"runs {overhead['evals_per_s'][mode]}")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.json:

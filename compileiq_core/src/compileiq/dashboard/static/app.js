@@ -7,6 +7,9 @@ const COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"
 const OK = "#4c72b0", FAIL = "#c44e52", BEST = "#2ca02c", FRONT = "#dd8452";
 const SVGNS = "http://www.w3.org/2000/svg";
 const POLL_MS = 1500;
+const BUSY_SHARE = 0.1;  // a page redraws at most this share of the time: big live runs redraw less often
+
+function nextPoll(workMs) { return Math.max(POLL_MS, workMs / BUSY_SHARE); }
 
 // ---------------------------------------------------------------------------------------------
 // DOM helpers (text only)
@@ -483,6 +486,7 @@ class RunView {
   }
 
   async tick() {
+    let work = 0;
     try {
       const started = performance.now();
       await this.data.poll();
@@ -490,6 +494,7 @@ class RunView {
         this.render();
         this.rendered = this.data.version;
         window.__lastRenderMs = performance.now() - started;
+        work = window.__lastRenderMs;
       } else {
         this.renderHeader();
       }
@@ -498,7 +503,7 @@ class RunView {
       setUpdated(e.message);
       if (!this.data.meta) put(this.root, el("p", {class: "error", id: "run-error"}, e.message));
     }
-    if (current === this) this.timer = setTimeout(() => this.tick(), POLL_MS);
+    if (current === this) this.timer = setTimeout(() => this.tick(), nextPoll(work));
   }
 
   stop() { clearTimeout(this.timer); }
@@ -722,6 +727,7 @@ class CompareView {
   }
 
   async tick() {
+    const started = performance.now();
     try {
       await Promise.all(this.runs.map((r) => r.poll()));
       const versions = this.runs.map((r) => `${r.version}:${r.meta.status}`).join();
@@ -730,7 +736,7 @@ class CompareView {
     } catch (e) {
       setUpdated(e.message);
     }
-    if (current === this) this.timer = setTimeout(() => this.tick(), POLL_MS);
+    if (current === this) this.timer = setTimeout(() => this.tick(), nextPoll(performance.now() - started));
   }
 
   stop() { clearTimeout(this.timer); }
