@@ -32,7 +32,10 @@ def shoot(driver, url: str, name: str, ready: str, element: str | None = None, h
     WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ready))
     time.sleep(0.8)
     if element:
-        driver.find_element(By.CSS_SELECTOR, element).screenshot(str(OUT / name))
+        node = driver.find_element(By.CSS_SELECTOR, element)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", node)
+        time.sleep(0.3)
+        node.screenshot(str(OUT / name))
     else:
         driver.save_screenshot(str(OUT / name))
     print(OUT / name)
@@ -62,7 +65,7 @@ def main() -> None:
                 time.sleep(0.5)
             driver.find_element(By.ID, "section-failures").screenshot(str(OUT / "dashboard_failures.png"))
             shoot(driver, f"{base}#/run/{pareto.name}", "dashboard_pareto.png", "svg[data-plot='pareto']",
-                  element="#section-pareto")
+                  element="#section-pareto svg[data-plot='pareto']")
             shoot(driver, f"{base}#/compare/{kernel.name},{kernel2.name}", "dashboard_compare.png",
                   "svg[data-plot='compare-evaluations']", height=760)
         finally:
