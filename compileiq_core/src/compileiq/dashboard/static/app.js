@@ -145,17 +145,17 @@ function plot(spec) {
   for (const s of spec.series) {
     let d = "";
     if (s.type === "dots") {
-      // One path for every point; points that fall on the same half pixel are drawn once.
-      const seen = new Uint8Array((2 * W + 2) * (2 * H + 2)), parts = [];
+      // One path for every point; points that fall on the same pixel are drawn once.
+      const seen = new Uint8Array((W + 1) * (H + 1)), parts = [];
       for (let i = 0; i < s.x.length; i++) {
         const x = s.x[i], y = s.y[i];
         if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-        const X2 = Math.round(px(x) * 2), Y2 = Math.round(py(y) * 2);
-        if (X2 < 0 || Y2 < 0 || X2 > 2 * W || Y2 > 2 * H) continue;
-        const key = X2 * (2 * H + 2) + Y2;
+        const X = Math.round(px(x)), Y = Math.round(py(y));
+        if (X < 0 || Y < 0 || X > W || Y > H) continue;
+        const key = X * (H + 1) + Y;
         if (seen[key]) continue;
         seen[key] = 1;
-        parts.push(`M${X2 / 2},${Y2 / 2}h0`);
+        parts.push(`M${X},${Y}h0`);
       }
       d = parts.join("");
       root.appendChild(svg("path", {d: d || "M0,0", stroke: s.color, "stroke-width": s.size || 4,
@@ -178,12 +178,14 @@ function plot(spec) {
     } else {
       let started = false, lastY = null;
       for (let i = 0; i < s.x.length; i++) {
-        if (!Number.isFinite(s.y[i]) || !Number.isFinite(s.x[i])) continue;
-        const X = px(s.x[i]).toFixed(1), Y = py(s.y[i]).toFixed(1);
+        const y = s.y[i];
+        if (!Number.isFinite(y) || !Number.isFinite(s.x[i])) continue;
+        if (s.type === "step" && started && y === lastY) continue;  // a step line only turns where y changes
+        const X = px(s.x[i]).toFixed(1), Y = py(y).toFixed(1);
         if (!started) { d += `M${X},${Y}`; started = true; }
-        else if (s.type === "step") { if (Y !== lastY) d += `H${X}V${Y}`; }
+        else if (s.type === "step") d += `H${X}V${Y}`;
         else d += `L${X},${Y}`;
-        lastY = Y;
+        lastY = y;
       }
       if (s.type === "step" && started && s.extendTo !== undefined) d += `H${px(s.extendTo).toFixed(1)}`;
       root.appendChild(svg("path", {d: d || "M0,0", stroke: s.color, "stroke-width": s.width || 2, fill: "none",
