@@ -245,17 +245,19 @@ def bench_overhead(evaluations: int, repeats: int, use_browser: bool) -> dict[st
                                                    start_new_session=True)
                     elif mode.startswith("browser"):
                         driver.get(f"{url}#/run/{run_id}")
-                    roots = [proc.pid] + ([watcher.pid] if watcher else []) + (
-                        [driver.service.process.pid] if mode.startswith("browser") else [])
-                    cpu = tree_cpu(*roots)
-                    t = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        result = search.start()
-                    elapsed = time.perf_counter() - t
-                    cpu_share[mode].append((tree_cpu(*roots) - cpu) / elapsed)
-                    if watcher:
-                        stop(watcher)
+                    try:
+                        roots = [proc.pid] + ([watcher.pid] if watcher else []) + (
+                            [driver.service.process.pid] if mode.startswith("browser") else [])
+                        cpu = tree_cpu(*roots)
+                        t = time.perf_counter()
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            result = search.start()
+                        elapsed = time.perf_counter() - t
+                        cpu_share[mode].append((tree_cpu(*roots) - cpu) / elapsed)
+                    finally:
+                        if watcher:
+                            stop(watcher)
                     if driver is not None:
                         driver.get("about:blank")
                     rates[mode].append(len(result.df_results) / elapsed)
