@@ -1,8 +1,8 @@
 """Dashboard benchmark: the time to open a 100,000-evaluation run, and the dashboard's cost to a
 running search (its throughput with the dashboard watching, against without, side by side).
 
-    python benchmarks/dashboard/run.py [--evaluations 100000] [--search-evaluations 20000] [--repeats 3]
-                                       [--json out.json]
+    python benchmarks/dashboard/run.py [--evaluations 100000] [--search-evaluations 20000]
+                                       [--busy-evaluations 1000] [--repeats 3] [--json out.json]
 
 1. Open: a real search writes a 100k-evaluation run; then, `--repeats` times, a fresh
    `compileiq dashboard` process is started and timed from a cold client: the page, its script,
@@ -16,8 +16,10 @@ running search (its throughput with the dashboard watching, against without, sid
    poller hitting the dashboard every 0.25 s (6x the page's own rate: the runs list, the run's
    metadata and its new rows), and with headless Chromium showing the run page (its own 1.5 s
    polling, re-rendering every plot), in alternating order. Reports evaluations/s and the ratio
-   to the unwatched runs, and the CPU the dashboard's processes (server, poller or browser) used
-   during the search, as a share of one core: on a loaded machine that CPU is what a search loses.
+   to the unwatched runs (once with a trivial objective, where the journal is the bottleneck:
+   the worst case, and once with 5 ms of CPU per evaluation), and the CPU the dashboard's
+   processes (server, poller or browser) used during the search, as a share of one core: on a
+   loaded machine that CPU is what a search loses.
 """
 
 from __future__ import annotations
@@ -51,9 +53,20 @@ def objective(config: dict[str, Any]) -> Any:
     return (config["block"] - 512) ** 2 / 1e4 + config["tile"] * 0.1 + config["unroll"] + len(config["vector"])
 
 
-def make_search(base: Path, evaluations: int) -> Search:
+BUSY_MS = 5.0
+
+
+def busy_objective(config: dict[str, Any]) -> Any:
+    """`objective` after BUSY_MS of CPU work (a stand-in for compiling and timing a kernel)."""
+    end = time.perf_counter() + BUSY_MS / 1000
+    while time.perf_counter() < end:
+        pass
+    return objective(config)
+
+
+def make_search(base: Path, evaluations: int, busy: bool = False) -> Search:
     pool = 1000 if evaluations >= 10_000 else 100
-    return Search(objective_function=objective, search_space=SPACE,
+    return Search(objective_function=busy_objective if busy else objective, search_space=SPACE,
                   search_config=SearchConfiguration(generations=max(1, evaluations // pool), pool_size=pool),
                   worker_type="sequential", engine=EngineConfig("random", {"seed": 7}), cache_folder=base,
                   exit_on_failure=False, disable_progress_bar=True)
@@ -222,7 +235,7 @@ def poller(url: str, run_id: str, interval: float) -> None:
         time.sleep(interval)
 
 
-def bench_overhead(evaluations: int, repeats: int, use_browser: bool) -> dict[str, Any]:
+def bench_overhead(evaluations: int, repeats: int, use_browser: bool, busy: bool = False) -> dict[str, Any]:
     modes = ["none", "api poller (0.25 s)"] + (["browser (run page)"] if use_browser else [])
     rates: dict[str, list[float]] = {m: [] for m in modes}
     cpu_share: dict[str, list[float]] = {m: [] for m in modes}
@@ -237,7 +250,7 @@ def bench_overhead(evaluations: int, repeats: int, use_browser: bool) -> dict[st
                 warm.start()
             for repeat in range(repeats):
                 for mode in (modes if repeat % 2 == 0 else modes[::-1]):
-                    search = make_search(base, evaluations)
+                    search = make_search(base, evaluations, busy)
                     run_id = search.cache_folder.name
                     watcher = None
                     if mode.startswith("api"):  # its own process, as a browser would be
@@ -277,6 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaluations", type=int, default=100_000)
     parser.add_argument("--search-evaluations", type=int, default=20_000)
+    parser.add_argument("--busy-evaluations", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true", help="API timings only")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -295,15 +309,18 @@ def main() -> None:
     for key, value in opened["median_s"].items():
         unit = "ms" if key.endswith("_ms") else ("s CPU" if key.endswith("_cpu") else "s ")
         print(f"  {key:<16} {value:8.3f} {unit}  (max {opened['max_s'][key]:.3f} {unit})")
-    overhead = bench_overhead(args.search_evaluations, args.repeats, use_browser)
-    print(f"search throughput ({args.search_evaluations} evaluations, sequential worker), median of {args.repeats}:")
-    for mode, rate in overhead["median_evals_per_s"].items():
-        print(f"  {mode:<22} {rate:8d} evaluations/s   ratio {overhead['throughput_ratio'][mode]:.3f}   "
-              f"dashboard CPU {100 * overhead['dashboard_cpu_share'][mode]:5.1f} % of a core   "
-              f"runs {overhead['evals_per_s'][mode]}")
+    overheads = {}
+    for busy, count in ((False, args.search_evaluations), (True, args.busy_evaluations)):
+        overhead = overheads["busy" if busy else "trivial"] = bench_overhead(count, args.repeats, use_browser, busy)
+        kind = f"{BUSY_MS:g} ms of CPU per evaluation" if busy else "a trivial objective: journal-bound, the worst case"
+        print(f"search throughput ({count} evaluations, sequential worker, {kind}), median of {args.repeats}:")
+        for mode, rate in overhead["median_evals_per_s"].items():
+            print(f"  {mode:<22} {rate:8d} evaluations/s   ratio {overhead['throughput_ratio'][mode]:.3f}   "
+                  f"dashboard CPU {100 * overhead['dashboard_cpu_share'][mode]:5.1f} % of a core   "
+                  f"runs {overhead['evals_per_s'][mode]}")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"open": opened, "overhead": overhead}, indent=2))
+        Path(args.json).write_text(json.dumps({"open": opened, "overhead": overheads}, indent=2))
 
 
 if __name__ == "__main__":
