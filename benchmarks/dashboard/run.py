@@ -291,6 +291,7 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=100_000)
     parser.add_argument("--search-evaluations", type=int, default=20_000)
     parser.add_argument("--busy-evaluations", type=int, default=1000)
+    parser.add_argument("--parts", default="open,trivial,busy", help="which measurements, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true", help="API timings only")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -303,14 +304,18 @@ def main() -> None:
     if not use_browser:
         print("(no browser: Chromium, chromedriver or selenium missing, or --no-browser; API figures only)")
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    opened = bench_open(args.evaluations, args.repeats, use_browser)
-    print(f"open a {opened['evaluations']}-evaluation run ({opened['journal_mib']} MiB journal, built in "
+    parts = set(args.parts.split(","))
+    opened = bench_open(args.evaluations, args.repeats, use_browser) if "open" in parts else None
+    if opened:
+        print(f"open a {opened['evaluations']}-evaluation run ({opened['journal_mib']} MiB journal, built in "
           f"{opened['build_s']} s), cold server, median of {args.repeats}:")
-    for key, value in opened["median_s"].items():
-        unit = "ms" if key.endswith("_ms") else ("s CPU" if key.endswith("_cpu") else "s ")
-        print(f"  {key:<16} {value:8.3f} {unit}  (max {opened['max_s'][key]:.3f} {unit})")
+        for key, value in opened["median_s"].items():
+            unit = "ms" if key.endswith("_ms") else ("s CPU" if key.endswith("_cpu") else "s ")
+            print(f"  {key:<16} {value:8.3f} {unit}  (max {opened['max_s'][key]:.3f} {unit})")
     overheads = {}
     for busy, count in ((False, args.search_evaluations), (True, args.busy_evaluations)):
+        if ("busy" if busy else "trivial") not in parts:
+            continue
         overhead = overheads["busy" if busy else "trivial"] = bench_overhead(count, args.repeats, use_browser, busy)
         kind = f"{BUSY_MS:g} ms of CPU per evaluation" if busy else "a trivial objective: journal-bound, the worst case"
         print(f"search throughput ({count} evaluations, sequential worker, {kind}), median of {args.repeats}:")
