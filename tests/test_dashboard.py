@@ -25,9 +25,15 @@ from compileiq.journal import Journal
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dashboard") / "runs"
-    dashboard_runs.finished_run(folder, generations=4, pool_size=10)
+    kernel = dashboard_runs.finished_run(folder, generations=4, pool_size=10)
     dashboard_runs.pareto_run(folder)
+    (folder / ".kernel-run").write_text(kernel.name)  # not a run folder: the listing ignores it
     return folder
+
+
+def _kernel(cache: Path) -> Path:
+    """The single-objective run with failures and captured output."""
+    return cache / (cache / ".kernel-run").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +84,7 @@ def test_runs_list_matches_the_journals(server: str, cache: Path) -> None:
 
 
 def test_scores_are_served_incrementally_and_match_the_journal(server: str, cache: Path) -> None:
-    run = _runs(cache)[0]
+    run = _kernel(cache)
     status, body = _get(server, f"/api/runs/{run.name}/scores?after=0")
     everything = json.loads(body)
     journal = Journal.open(run)
@@ -100,7 +106,7 @@ def test_scores_are_served_incrementally_and_match_the_journal(server: str, cach
 
 
 def test_meta_has_configuration_engine_worker_versions_and_logs(server: str, cache: Path) -> None:
-    run = _runs(cache)[0]
+    run = _kernel(cache)
     status, body = _get(server, f"/api/runs/{run.name}/meta")
     meta = json.loads(body)
     assert status == 200
@@ -145,7 +151,7 @@ TRAVERSALS = [
 
 @pytest.mark.parametrize("path", TRAVERSALS)
 def test_path_traversal_is_refused(server: str, cache: Path, path: str) -> None:
-    run = _runs(cache)[0].name
+    run = _kernel(cache).name
     status, body = _get(server, path.replace("RUN", run))
     assert status in (400, 404), (path, status)
     assert b"root:" not in body and b"SQLite format" not in body
@@ -154,7 +160,7 @@ def test_path_traversal_is_refused(server: str, cache: Path, path: str) -> None:
 
 def test_a_run_folder_linked_from_outside_the_cache_is_not_served(tmp_path: Path, cache: Path) -> None:
     outside = tmp_path / "outside"
-    shutil.copytree(_runs(cache)[0], outside / "secret-run")
+    shutil.copytree(_kernel(cache), outside / "secret-run")
     base = tmp_path / "cache"
     base.mkdir()
     (base / "linked-run").symlink_to(outside / "secret-run")
@@ -187,7 +193,7 @@ def test_the_page_forbids_inline_script(server: str) -> None:
 
 def test_a_damaged_journal_is_listed_as_unreadable_and_the_rest_still_served(tmp_path: Path, cache: Path) -> None:
     base = tmp_path / "cache"
-    shutil.copytree(_runs(cache)[0], base / "good")
+    shutil.copytree(_kernel(cache), base / "good")
     (base / "bad").mkdir()
     (base / "bad" / "journal.sqlite").write_bytes(b"this is not a database" * 100)
     runs = {r["run_id"]: r for r in RunsReader(base).list_runs()}
@@ -268,7 +274,7 @@ def test_a_malformed_cell_is_served_as_null_not_an_error(tmp_path: Path, cache: 
     import sqlite3
 
     base = tmp_path / "cache"
-    shutil.copytree(_runs(cache)[0], base / "run")
+    shutil.copytree(_kernel(cache), base / "run")
     conn = sqlite3.connect(base / "run" / "journal.sqlite")
     conn.execute("UPDATE scores SET params = '{\"x\": [1,' WHERE seq = 2")
     conn.commit()

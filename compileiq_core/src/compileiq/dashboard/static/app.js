@@ -778,8 +778,9 @@ function route() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const parts = hash.split("/").filter(Boolean);
   window.scrollTo(0, 0);
-  if (parts[0] === "run" && parts[1]) current = new RunView(root, decodeURIComponent(parts[1]));
-  else if (parts[0] === "compare" && parts[1]) current = new CompareView(root, parts[1].split(",").map(decodeURIComponent));
+  const decode = (text) => { try { return decodeURIComponent(text); } catch (e) { return text; } };
+  if (parts[0] === "run" && parts[1]) current = new RunView(root, decode(parts[1]));
+  else if (parts[0] === "compare" && parts[1]) current = new CompareView(root, parts[1].split(",").map(decode));
   else current = new RunsView(root);
 }
 
