@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +31,19 @@ def install_editable(session: nox.Session, *plugins: str, extras: str = "testing
     session.run("compileiq", "workers", env=STRICT)
 
 
+def install_browser(session: nox.Session) -> None:
+    """Selenium, and Chromium with its driver from the OS packages (apt, as root) for the dashboard tests."""
+    session.install("selenium")
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", "chromium-driver", external=True, env=env)
+    else:
+        session.warn("chromium/chromedriver missing and apt unavailable: the dashboard browser tests will be skipped.")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every package installed editable; every test of core and plugins."""
@@ -37,6 +52,7 @@ def tests(session: nox.Session) -> None:
     for example in EXAMPLES:
         session.install("-e", example, "--no-deps")
     session.install("uv")  # test_packaging builds wheels and fresh environments with it
+    install_browser(session)
     paths = ["tests", *(f"plugins/{p}/tests" for p in PLUGINS), *(f"{e}/tests" for e in EXAMPLES)]
     session.run("pytest", *(session.posargs or paths), env=STRICT)
 
