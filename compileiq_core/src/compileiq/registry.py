@@ -275,7 +275,7 @@ class NamedRegistry:
             dist = self.first_party[key]
             return self._not_installed_error(
                 f"{self.kind}_type={name!r} is provided by the {dist!r} package, which is not "
-                f"installed. Install it with:  pip install {dist}    (or: pip install \"compileiq[all]\")"
+                f"installed. Install it with:  pip install {dist}    (or: pip install \"open-compileiq[all]\")"
                 if self.kind == "worker"
                 else f"engine {name!r} is provided by the {dist!r} package, which is not installed. "
                 f"Install it with:  pip install {dist}",
