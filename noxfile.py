@@ -17,9 +17,12 @@ SIBLINGS = {"compileiq-isolated": ["compileiq-multiprocess"]}
 STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def install_editable(session: nox.Session, *plugins: str, extras: str = "testing") -> None:
-    """Core (with `extras`) and the given plugins, editable, then a check that they load."""
-    args = ["-e", f"compileiq_core[{extras}]" if extras else "compileiq_core"]
+def install_editable(session: nox.Session, *plugins: str, extras: str = "testing", pins: tuple[str, ...] = ()) -> None:
+    """Core (with `extras`) and the given plugins, editable, then a check that they load.
+
+    `pins` are requirements resolved together with them (e.g. `("pandas==2.2.*",)`).
+    """
+    args = [*pins, "-e", f"compileiq_core[{extras}]" if extras else "compileiq_core"]
     for plugin in plugins:
         args += ["-e", f"plugins/{plugin}"]
     session.install(*args)
@@ -27,10 +30,18 @@ def install_editable(session: nox.Session, *plugins: str, extras: str = "testing
     session.run("compileiq", "workers", env=STRICT)
 
 
+PANDAS = {"2.2": "pandas==2.2.*", "3": "pandas>=3,<4"}
+"""The pandas lines the tests run on: the oldest supported minor and the newest major."""
+
+
 @nox.session
-def tests(session: nox.Session) -> None:
-    """Every package installed editable; every test of core and plugins."""
-    install_editable(session, *PLUGINS)
+@nox.parametrize("pandas", list(PANDAS))
+def tests(session: nox.Session, pandas: str) -> None:
+    """Every package installed editable; every test of core and plugins, on pandas 2.2 and on pandas 3.
+
+    `nox -s tests` runs both; `nox -s "tests(pandas='3')"` runs one.
+    """
+    install_editable(session, *PLUGINS, pins=(PANDAS[pandas],))
     session.install("-e", ".", "--no-deps")
     session.install("uv")  # test_packaging builds wheels and fresh environments with it
     session.run("pytest", *(session.posargs or ["tests", *(f"plugins/{p}/tests" for p in PLUGINS)]), env=STRICT)
