@@ -37,8 +37,9 @@ def _fix(where: str) -> str:
         f"environment as compileiq-core ({where}). Both provide the import package `compileiq`, so "
         "their files overwrite each other and `import compileiq` may run a mix of the two. Keep one "
         "per environment. To keep this one: `python -m pip uninstall -y compileiq && python -m pip "
-        "install --force-reinstall --no-deps compileiq-core` (the uninstall also deletes the files "
-        "the two share; the reinstall puts ours back). To keep NVIDIA's: `python -m pip uninstall "
+        "install --force-reinstall --no-deps compileiq-core` (add `--find-links dist` when you installed "
+        "it from built wheels): the uninstall also deletes the files the two share, the reinstall "
+        "puts ours back. To keep NVIDIA's: `python -m pip uninstall "
         f"-y {ROOT_DISTRIBUTION} compileiq-core` and the compileiq-* plugins, then reinstall "
         "`compileiq`. Best: give each its own virtual environment."
     )
