@@ -119,9 +119,10 @@ def bench_quality(session: nox.Session) -> None:
     """Search quality of the genetic engine against upstream CompileIQ 1.1, Optuna and random.
 
     Ours, random and Optuna share this session's venv; upstream `compileiq==1.1.0` uses the
-    same import name, so it gets a venv of its own next to it. Writes docs/benchmarks.md and
-    docs/img/quality_*.png (about 15-20 minutes on 2 cores). Extra arguments go to run.py,
-    e.g. `nox -s bench_quality -- --report-only`.
+    same import name, so it gets a venv of its own next to it. Writes docs/benchmarks.md,
+    docs/img/quality_*.png and the committed traces benchmarks/quality/traces.jsonl.gz (about
+    15-20 minutes on 2 idle cores). Extra arguments go to run.py, e.g.
+    `nox -s bench_quality -- --report-only` (rebuilds the report from the committed traces).
     """
     install_editable(session, extras="")
     session.install("optuna", "matplotlib")
