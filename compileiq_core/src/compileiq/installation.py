@@ -63,8 +63,7 @@ def _nvidia_distribution() -> str | None:
     requires = dist.requires or []
     if any(r.replace("_", "-").lower().startswith("compileiq-core") for r in requires):
         return None  # our own root distribution under its old name (1.0.0 from a checkout)
-    location = getattr(dist, "_path", None)
-    return f"{NVIDIA_DISTRIBUTION} {dist.version} at {os.path.dirname(str(location)) if location else '?'}"
+    return f"{NVIDIA_DISTRIBUTION} {dist.version} at {os.path.normpath(str(dist.locate_file('')))}"
 
 
 def nvidia_conflict(thorough: bool = True, package_dir: str | None = None) -> str | None:
