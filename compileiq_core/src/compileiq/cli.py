@@ -63,6 +63,11 @@ def _header_lines() -> list[str]:
 
 
 def _list(kind: str, as_json: bool) -> int:
+    from compileiq.installation import nvidia_conflict
+
+    conflict = nvidia_conflict()
+    if conflict:  # on stderr, so that --json output stays parseable
+        print(f"WARNING: {conflict}", file=sys.stderr)
     rows = _plugin_rows(kind)
     if as_json:
         print(json.dumps(rows, indent=2))
