@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,7 +260,7 @@ class SearchResult:
         row = score_row(score, generation_num, normalize)
         columns = list(self.df_results.columns)
         columns += [c for c in row if c not in columns]
-        records = self.df_results.to_dict("records") if len(self.df_results) else []
+        records: list[Any] = self.df_results.to_dict("records") if len(self.df_results) else []
         self.df_results = _typed(pd.DataFrame.from_records([*records, row], columns=columns))
 
     def clear_duplicates(self) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from compileiq.errors import SearchSpaceError
 
@@ -45,7 +45,7 @@ class UnsupportedSearchSpaceError(SearchSpaceError):
 class SearchSpaceProvider(Protocol):
     """Anything with `retrieve()` returning a search space: a dict of builders or a path to a JSON space."""
 
-    def retrieve(self) -> dict | pathlib.Path: ...
+    def retrieve(self) -> dict[str, Any] | pathlib.Path: ...
 
 
 class CompilerSearchSpaceBase:
@@ -63,7 +63,7 @@ class CompilerSearchSpaceBase:
         self.version = version
         self.variant = variant
         self.tag = tag
-        self.resolution_metadata: dict | None = None
+        self.resolution_metadata: dict[str, Any] | None = None
 
     def retrieve(self) -> pathlib.Path:
         """Raise `UnsupportedSearchSpaceError`: NVIDIA's prebuilt compiler spaces are not supported."""
