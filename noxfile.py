@@ -12,8 +12,6 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
-SIBLINGS = {"compileiq-isolated": ["compileiq-multiprocess"]}
-"""Plugins that build on another plugin of this repository (installed editable with them)."""
 STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -40,7 +38,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin alone against core HEAD."""
-    install_editable(session, *SIBLINGS.get(plugin, []), plugin)
+    install_editable(session, plugin)
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs, env=STRICT)
 
 

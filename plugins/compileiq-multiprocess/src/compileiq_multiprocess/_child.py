@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from compileiq.evaluation import evaluate
-from compileiq_multiprocess.processes import child_init
+from compileiq.processes import child_init, send_result
 
 READY = b"R"
 LOADED = b"F"
@@ -20,8 +20,8 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
     """Serve tasks until the parent closes the pipe or sends an empty message.
 
     Messages in: `("F", objective_blob)` (answered LOADED or LOAD_FAILED + reason) and tasks,
-    the pickle of `(key, params, param_id, num_objectives)`, answered with the pickle of
-    `(key, score_value, metadata_json)`. READY is sent once at start.
+    the pickle of `(params, param_id, num_objectives)`, answered by `send_result`. READY is
+    sent once at start.
     """
     child_init(env, cpus)
     meta = {**meta, "pid": os.getpid()}
@@ -35,7 +35,7 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
 
 def _serve(conn: Connection, meta: dict[str, Any]) -> None:
     function: Any = None
-    dumps, loads = pickle.dumps, pickle.loads
+    loads = pickle.loads
     while True:
         try:
             data = conn.recv_bytes()
@@ -52,6 +52,5 @@ def _serve(conn: Connection, meta: dict[str, Any]) -> None:
             else:
                 conn.send_bytes(LOADED)
             continue
-        key, params, param_id, num_objectives = message
-        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta)
-        conn.send_bytes(dumps((key, score.score, score.metadata), pickle.HIGHEST_PROTOCOL))
+        params, param_id, num_objectives = message
+        send_result(conn, evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta))

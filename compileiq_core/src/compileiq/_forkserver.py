@@ -1,6 +1,6 @@
 """A forkserver Process whose children skip re-importing the parent's `__main__` script.
 
-Imported only when a forkserver pool starts (and, to unpickle the process, in its children).
+Imported only when a forkserver process starts (and, to unpickle the process, in its children).
 """
 
 from __future__ import annotations

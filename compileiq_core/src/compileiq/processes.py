@@ -1,0 +1,285 @@
+"""The process toolkit for process-based workers: what a worker that runs candidates in child
+processes needs, public and versioned with the core.
+
+- start-method choice (`start_method`, `process_class`);
+- the objective sent by value or by reference (`serialize_objective`, `load_objective`;
+  cloudpickle is imported only when called);
+- a child's set-up (`child_init`: own session, death signal, GPU and CPU pinning) and its end
+  (`kill_group`), the slots' GPUs and cores (`resolve_gpus`, `resolve_cpus`);
+- SIGTERM as a clean exit while a search runs (`SigtermAsExit`);
+- exit-code and signal wording (`crash_reason`);
+- the timeout / crash / kill loop itself (`ChildSupervisor`, `Child`), which the multiprocess and
+  isolated workers both build on.
+
+Nothing here runs at import, and `import compileiq` does not import this module.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from compileiq._supervisor import EXIT_WAIT_S, Child, ChildSupervisor, send_result
+from compileiq.evaluation import crash_reason
+
+__all__ = [
+    "EXIT_WAIT_S",
+    "Child",
+    "ChildSupervisor",
+    "SigtermAsExit",
+    "child_init",
+    "crash_reason",
+    "kill_group",
+    "load_objective",
+    "preload_child_support",
+    "process_class",
+    "resolve_cpus",
+    "resolve_gpus",
+    "send_result",
+    "serialize_objective",
+    "start_method",
+]
+
+_MODES = ("fork", "forkserver", "spawn")
+
+
+def start_method(default: str = "forkserver") -> str:
+    """The start method named by `CIQ_PROCESS_MODE` (or `default`), checked against this platform."""
+    mode = os.environ.get("CIQ_PROCESS_MODE", "").strip().lower() or default
+    available = [m for m in _MODES if m in multiprocessing.get_all_start_methods()]
+    if mode not in available:
+        raise ValueError(
+            f"CIQ_PROCESS_MODE={mode!r} is not a start method available here; expected one of "
+            f"{available}. Set CIQ_PROCESS_MODE to one of those, or unset it for {default!r}."
+        )
+    return mode
+
+
+def serialize_objective(function: Callable[..., Any]) -> bytes:
+    """Pickle `function` for a worker process: by reference when importable, else by value.
+
+    Functions of the user's script (`__main__`), notebooks, lambdas and closures travel by value
+    (cloudpickle), so children never re-import the user's script to find them. Raises TypeError
+    naming the objective when it cannot be pickled at all.
+    """
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise TypeError(
+            f"objective_function {function!r} cannot be pickled to send it to worker processes "
+            f"({type(exc).__name__}: {exc}). It (or a global or closure variable it uses) holds "
+            "something that cannot cross processes, such as a lock, an open file or a connection. "
+            "Create that object inside the objective, or use worker_type='sequential'."
+        ) from exc
+
+
+def load_objective(blob: bytes) -> Callable[..., Any]:
+    """The objective back from `serialize_objective` (in the child)."""
+    return pickle.loads(blob)
+
+
+_LIBC: Any = None
+
+
+def preload_child_support() -> None:
+    """Load what `child_init` needs (libc through ctypes) in the parent, so forked children skip it."""
+    global _LIBC
+    if _LIBC is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+        except OSError:  # pragma: no cover
+            _LIBC = False
+
+
+def _set_parent_death_signal() -> None:
+    """Linux: SIGKILL this process when its parent dies (a killed driver leaves no orphans)."""
+    preload_child_support()
+    if not _LIBC:
+        return
+    try:
+        _LIBC.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except AttributeError:  # pragma: no cover - no prctl: the pipe EOF still ends us
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def child_init(env: dict[str, str] | None = None, cpus: Sequence[int] | None = None) -> None:
+    """First thing a worker child does: own session (so its group can be killed), death signal,
+    environment (e.g. CUDA_VISIBLE_DEVICES) and CPU pinning."""
+    try:
+        os.setsid()
+    except OSError:  # already a group leader
+        pass
+    _set_parent_death_signal()
+    if env:
+        os.environ.update(env)
+    if cpus:
+        os.sched_setaffinity(0, set(cpus))
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by `pid` (the child and whatever it started), else `pid`.
+
+    Call it only while `pid` is not yet reaped, so the group id cannot have been reused.
+    """
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        return
+    except (ProcessLookupError, PermissionError):
+        pass  # not (yet) a group leader
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _gpus_from_system() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    ids = []
+    for line in out.splitlines():
+        head = line.split(":", 1)[0].strip()
+        if head.startswith("GPU ") and head[4:].strip().isdigit():
+            ids.append(head[4:].strip())
+    return ids
+
+
+def resolve_gpus(gpus: Any, num_slots: int) -> list[str] | None:
+    """The GPU id of each of `num_slots` slots for the `gpus=` option, or None when not asked.
+
+    `gpus` is a list of ids (ints or strings), a string "0,1", one int, or "all" (the devices in
+    CUDA_VISIBLE_DEVICES, else those `nvidia-smi -L` lists). Slot i gets `ids[i % len(ids)]`.
+    """
+    if gpus is None or gpus is False:
+        return None
+    if isinstance(gpus, str) and gpus.strip().lower() == "all":
+        ids = _gpus_from_system()
+        if not ids:
+            raise ValueError(
+                "gpus='all' found no GPU: CUDA_VISIBLE_DEVICES is unset (or empty) and `nvidia-smi -L` "
+                "listed none. Pass the ids explicitly, e.g. gpus=[0, 1], or leave gpus unset."
+            )
+    elif isinstance(gpus, str):
+        ids = [g.strip() for g in gpus.split(",") if g.strip()]
+    elif isinstance(gpus, int) and not isinstance(gpus, bool):
+        ids = [str(gpus)]
+    elif isinstance(gpus, (list, tuple)) and all(
+        (isinstance(g, int) and not isinstance(g, bool)) or (isinstance(g, str) and g.strip()) for g in gpus
+    ):
+        ids = [str(g).strip() for g in gpus]
+    else:
+        ids = []
+    if not ids:
+        raise ValueError(
+            f"gpus={gpus!r} is not usable; expected a list of GPU ids such as [0, 1] (ints or strings), "
+            "a string like '0,1', or 'all'."
+        )
+    if num_slots > len(ids):
+        warnings.warn(
+            f"num_workers={num_slots} is more than the {len(ids)} GPU(s) given (gpus={ids}); slots share "
+            "GPUs round-robin. Pass num_workers equal to the number of GPUs for one GPU per slot.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return [ids[i % len(ids)] for i in range(num_slots)]
+
+
+def resolve_cpus(cpu_affinity: Any, num_slots: int) -> list[list[int]] | None:
+    """The CPU cores each slot is pinned to for the `cpu_affinity=` option, or None when not asked.
+
+    True pins slot i to the i-th usable core (round-robin); a list of ints gives one core per
+    slot; a list of lists gives each slot a set of cores.
+    """
+    if cpu_affinity is None or cpu_affinity is False:
+        return None
+    if not hasattr(os, "sched_setaffinity"):
+        raise ValueError(f"cpu_affinity={cpu_affinity!r} needs os.sched_setaffinity, which this platform lacks.")
+    if cpu_affinity is True:
+        cores = sorted(os.sched_getaffinity(0))
+        return [[cores[i % len(cores)]] for i in range(num_slots)]
+    if isinstance(cpu_affinity, (list, tuple)) and cpu_affinity:
+        sets: list[list[int]] = []
+        for item in cpu_affinity:
+            cores_of = [item] if isinstance(item, int) and not isinstance(item, bool) else item
+            if not isinstance(cores_of, (list, tuple, set)) or not cores_of or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cores_of
+            ):
+                sets = []
+                break
+            sets.append(sorted(cores_of))
+        if sets:
+            return [sets[i % len(sets)] for i in range(num_slots)]
+    raise ValueError(
+        f"cpu_affinity={cpu_affinity!r} is not usable; expected True (one core per slot), a list of core "
+        "numbers (one per slot) or a list of lists of core numbers."
+    )
+
+
+class SigtermAsExit:
+    """While installed, SIGTERM raises SystemExit(143) in the main thread instead of killing it.
+
+    The exception unwinds through the worker, whose `close()` then ends every child. Installed
+    only from the main thread and only over the default handler; `restore()` puts it back.
+    """
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> None:
+        if self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        self._previous = signal.signal(signal.SIGTERM, _raise_exit)
+        self._installed = True
+
+    def restore(self) -> None:
+        if not self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is _raise_exit:
+            signal.signal(signal.SIGTERM, self._previous)
+        self._installed = False
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def process_class(mode: str, preload: Iterable[str] = ()) -> Any:
+    """The Process class for `mode`. For forkserver, one whose children do not re-import the
+    user's script: the objective travels by value, so they never need its `__main__`.
+
+    `preload` names modules the fork server imports once when it starts (e.g. the module that
+    holds your child's main function), so each child starts with them already imported.
+    (The stdlib's forkserver children re-run the parent's main script, as `__mp_main__`, in
+    every process they start; with a heavy script that costs seconds per process.)
+    """
+    if mode == "forkserver":
+        try:
+            from compileiq._forkserver import NoMainForkServerProcess, preload_in_forkserver
+
+            for module in preload:
+                preload_in_forkserver(module)
+            return NoMainForkServerProcess
+        except (ImportError, AttributeError):  # pragma: no cover - a Python without these internals
+            pass
+    return multiprocessing.get_context(mode).Process
