@@ -127,6 +127,16 @@ class ChildSupervisor(ABC):
         child.conn.close()
         return child.process.exitcode
 
+    def raise_if_refused(self) -> None:
+        """Raise `RecursiveSearchError` if a child refused to start a Search (an unguarded
+        script): the search stops at once with the child's words. Called after any failure."""
+        from compileiq._nesting import guard_report
+        from compileiq.errors import RecursiveSearchError
+
+        message = guard_report()
+        if message:
+            raise RecursiveSearchError(message)
+
     def start_clock(self, child: Child) -> None:
         """Start `child`'s `task_timeout` clock now (for `clock_on_start = False`)."""
         if self.timeout and child.task is not None:
@@ -171,7 +181,11 @@ class ChildSupervisor(ABC):
         try:
             while pending or busy:
                 while pending:
-                    child = self.start_task(pending[0])
+                    try:
+                        child = self.start_task(pending[0])
+                    except Exception:  # e.g. a fork server that died importing an unguarded script
+                        self.raise_if_refused()
+                        raise
                     if child is None:
                         break
                     child.task = key = pending.popleft()
@@ -219,8 +233,11 @@ class ChildSupervisor(ABC):
             value, meta = pickle.loads(data)
             del self.busy[key]
             child.task = child.deadline = None
-            scores.append(deliver(Score(score=value, param_id=self.params_ids[key], params=self.params_pool[key],
-                                        num_objectives=self.num_objectives, metadata=meta)))
+            score = Score(score=value, param_id=self.params_ids[key], params=self.params_pool[key],
+                          num_objectives=self.num_objectives, metadata=meta)
+            if score.failed:
+                self.raise_if_refused()
+            scores.append(deliver(score))
             self.after_task(child)
         if dead and not child.retired:
             self._on_death(child, scores, deliver)
@@ -229,6 +246,7 @@ class ChildSupervisor(ABC):
         wait([child.process.sentinel], EXIT_WAIT_S)  # its pipe closed: let it finish exiting
         pid = child.process.pid
         code = self.retire(child)
+        self.raise_if_refused()
         key = child.task
         if key is None:
             self.replace(child)  # keep the pool whole for the error and for close()

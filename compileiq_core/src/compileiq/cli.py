@@ -129,8 +129,11 @@ def _load_objective(spec: str) -> Any:
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
         raise SystemExit(f"compileiq resume: --objective {spec!r} must be 'module:function' (importable).")
+    from compileiq._nesting import loading_objective
+
     sys.path.insert(0, os.getcwd())
-    obj: Any = importlib.import_module(module)
+    with loading_objective(spec):  # an unguarded module that starts a search is refused, not run
+        obj: Any = importlib.import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
@@ -138,7 +141,16 @@ def _load_objective(spec: str) -> Any:
 
 def _resume(args: argparse.Namespace) -> int:
     from compileiq.ciq import Search
+    from compileiq.errors import RecursiveSearchError
 
+    try:
+        return _resume_run(args, Search)
+    except RecursiveSearchError as exc:
+        print(f"compileiq resume: {exc}", file=sys.stderr)
+        return 2
+
+
+def _resume_run(args: argparse.Namespace, Search: Any) -> int:  # noqa: N803 - the class
     search = Search.resume(_find_run(args.run, args.folder), objective_function=_load_objective(args.objective),
                            worker_type=args.worker)
     result = search.start(num_workers=args.num_workers, task_timeout=args.task_timeout)

@@ -8,6 +8,9 @@ processes needs, public and versioned with the core.
   (`kill_group`), the slots' GPUs and cores (`resolve_gpus`, `resolve_cpus`);
 - SIGTERM as a clean exit while a search runs (`SigtermAsExit`);
 - exit-code and signal wording (`crash_reason`);
+- no recursive searches: `start_process` marks a child as compileiq's before its first line
+  runs, so a `Search.start()` there raises `RecursiveSearchError` (an unguarded script
+  re-imported by a spawn child, say) and leaves its message for the parent (`guard_report`);
 - the timeout / crash / kill loop itself (`ChildSupervisor`, `Child`), which the multiprocess and
   isolated workers both build on.
 
@@ -27,18 +30,31 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from compileiq._nesting import (
+    guard_report,
+    in_worker_process,
+    loading_objective,
+    mark_worker_process,
+    worker_environment,
+)
 from compileiq._supervisor import EXIT_WAIT_S, Child, ChildSupervisor, send_result
+from compileiq.errors import RecursiveSearchError
 from compileiq.evaluation import crash_reason
 
 __all__ = [
     "EXIT_WAIT_S",
     "Child",
     "ChildSupervisor",
+    "RecursiveSearchError",
     "SigtermAsExit",
     "child_init",
     "crash_reason",
+    "guard_report",
+    "in_worker_process",
     "kill_group",
     "load_objective",
+    "loading_objective",
+    "mark_worker_process",
     "preload_child_support",
     "process_class",
     "resolve_cpus",
@@ -46,6 +62,8 @@ __all__ = [
     "send_result",
     "serialize_objective",
     "start_method",
+    "start_process",
+    "worker_environment",
 ]
 
 _MODES = ("fork", "forkserver", "spawn")
@@ -116,9 +134,17 @@ def _set_parent_death_signal() -> None:
         os._exit(1)
 
 
+def start_process(process: Any) -> None:
+    """`process.start()`, the child marked as one compileiq started (see `worker_environment`):
+    a Search it (or a script it imports) tries to start is refused with `RecursiveSearchError`."""
+    with worker_environment():
+        process.start()
+
+
 def child_init(env: dict[str, str] | None = None, cpus: Sequence[int] | None = None) -> None:
     """First thing a worker child does: own session (so its group can be killed), death signal,
-    environment (e.g. CUDA_VISIBLE_DEVICES) and CPU pinning."""
+    the worker-process mark, environment (e.g. CUDA_VISIBLE_DEVICES) and CPU pinning."""
+    mark_worker_process()
     try:
         os.setsid()
     except OSError:  # already a group leader

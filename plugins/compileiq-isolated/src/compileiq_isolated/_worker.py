@@ -23,6 +23,8 @@ from compileiq.processes import (
     send_result,
     serialize_objective,
     start_method,
+    start_process,
+    worker_environment,
 )
 from compileiq.score import ParamArg, Score
 from compileiq.worker import BaseWorker
@@ -111,12 +113,13 @@ class _FreshProcesses(ChildSupervisor):
         args = (self.objective, self.by_value, self.params_pool[key], self.params_ids[key], self.num_objectives,
                 env, self.cpus[slot] if self.cpus is not None else None, meta)
         if self.ctx is None:
-            process: Any = _ForkedChild(_one_task, args)
+            with worker_environment():
+                process: Any = _ForkedChild(_one_task, args)
             reader = process.conn
         else:
             reader, writer = self.ctx.Pipe(duplex=False)
             process = self.ctx.Process(target=_one_task, name=f"compileiq-isolated-{slot}", args=(writer, *args))
-            process.start()
+            start_process(process)
             writer.close()
         child = Child(process, reader, slot)
         self.watch(child)

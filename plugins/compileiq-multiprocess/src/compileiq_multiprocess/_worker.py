@@ -23,6 +23,7 @@ from compileiq.processes import (
     resolve_gpus,
     serialize_objective,
     start_method,
+    start_process,
 )
 from compileiq.score import ParamArg, Score
 from compileiq.worker import BaseWorker
@@ -93,7 +94,7 @@ class _Pool(ChildSupervisor):
         process = process_class(layout.mode, preload=["compileiq_multiprocess._child"])(
             target=slot_main, args=(child, env, cpus, meta), name=f"compileiq-slot-{index}"
         )
-        process.start()
+        start_process(process)
         child.close()
         slot = Child(process, parent, index, meta={"slot": index})
         slot.state = _SlotState()
@@ -131,6 +132,7 @@ class _Pool(ChildSupervisor):
         elif data == LOADED:
             child.state.blob_id = -child.state.blob_id  # the one it was loading
         elif data[:1] == LOAD_FAILED:
+            self.raise_if_refused()
             raise TypeError(
                 f"objective_function {self.function_name} cannot be loaded in a worker process "
                 f"({data[1:].decode(errors='replace')}). Make the module that defines it "
