@@ -95,6 +95,13 @@ def bench_journal(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_output(session: nox.Session) -> None:
+    """Output-flood overhead of the process workers: candidates printing MBs against quiet ones."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/output_flood/run.py", *session.posargs)
+
+
+@nox.session
 def bench_dispatch(session: nox.Session) -> None:
     """Dispatch overhead of each local worker beside its raw executor; writes docs/benchmarks-dispatch.md."""
     install_editable(session, *PLUGINS, extras="")

@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from compileiq.evaluation import baseline_from, crash_reason, failed_score, timeout_score
@@ -77,6 +78,8 @@ class ChildSupervisor(ABC):
         self.num_objectives = 1
         self.timeout: float | None = None
         self.busy: dict[int, Child] = {}
+        self.run_folder: Path | None = None
+        """Where candidates' output is captured (`logs/<param_id>.txt`), or None: see `output_folder`."""
 
     # -- what a worker provides --------------------------------------------------------------
 
@@ -256,9 +259,14 @@ class ChildSupervisor(ABC):
         child.task = None
         scores.append(deliver(failed_score(
             self.params_ids[key], self.params_pool[key], self.num_objectives, "crash", crash_reason(code),
-            worker=self.worker_name, pid=pid, exitcode=code, **child.meta,
+            worker=self.worker_name, pid=pid, exitcode=code, **child.meta, **self._log_of(key),
         )))
         self.replace(child)
+
+    def _log_of(self, key: int) -> dict[str, str]:
+        from compileiq._output import log_metadata
+
+        return log_metadata(self.run_folder, self.params_ids[key])
 
     def _enforce_deadlines(self, scores: list[Score], deliver: Callable[[Score], Score]) -> None:
         now = time.monotonic()
@@ -272,6 +280,6 @@ class ChildSupervisor(ABC):
             scores.append(deliver(timeout_score(
                 self.params_pool[key], param_id=self.params_ids[key], num_objectives=self.num_objectives,
                 timeout=self.timeout or 0.0, worker=self.worker_name, pid=pid,
-                kill_latency_s=round(time.monotonic() - deadline, 6), **child.meta,
+                kill_latency_s=round(time.monotonic() - deadline, 6), **child.meta, **self._log_of(key),
             )))
             self.replace(child)

@@ -50,8 +50,8 @@ __all__ = [
 
 FILENAME = "journal.sqlite"
 FORMAT = "compileiq-journal-v1"
-KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm", "report.html", "report_files"})
-"""What stays in a run folder after a search (scratch files are removed)."""
+KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm", "report.html", "report_files", "logs"})
+"""What stays in a run folder after a search (scratch files are removed); `logs` holds candidates' output."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

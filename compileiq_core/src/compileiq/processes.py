@@ -11,6 +11,8 @@ processes needs, public and versioned with the core.
 - no recursive searches: `start_process` marks a child as compileiq's before its first line
   runs, so a `Search.start()` there raises `RecursiveSearchError` (an unguarded script
   re-imported by a spawn child, say) and leaves its message for the parent (`guard_report`);
+- each candidate's output in the run folder, capped, tail kept (`evaluate_captured`,
+  `output_folder`, `log_metadata`);
 - the timeout / crash / kill loop itself (`ChildSupervisor`, `Child`), which the multiprocess and
   isolated workers both build on.
 
@@ -37,24 +39,39 @@ from compileiq._nesting import (
     mark_worker_process,
     worker_environment,
 )
+from compileiq._output import (
+    LOG_LIMIT_BYTES,
+    capture_output,
+    evaluate_captured,
+    log_metadata,
+    log_path,
+    output_folder,
+    trim_log,
+)
 from compileiq._supervisor import EXIT_WAIT_S, Child, ChildSupervisor, send_result
 from compileiq.errors import RecursiveSearchError
 from compileiq.evaluation import crash_reason
 
 __all__ = [
     "EXIT_WAIT_S",
+    "LOG_LIMIT_BYTES",
     "Child",
     "ChildSupervisor",
     "RecursiveSearchError",
     "SigtermAsExit",
+    "capture_output",
     "child_init",
     "crash_reason",
+    "evaluate_captured",
     "guard_report",
     "in_worker_process",
     "kill_group",
     "load_objective",
     "loading_objective",
+    "log_metadata",
+    "log_path",
     "mark_worker_process",
+    "output_folder",
     "preload_child_support",
     "process_class",
     "resolve_cpus",
@@ -63,6 +80,7 @@ __all__ = [
     "serialize_objective",
     "start_method",
     "start_process",
+    "trim_log",
     "worker_environment",
 ]
 
