@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -143,18 +143,23 @@ def evaluate_captured(
     num_objectives: int,
     run_folder: str | os.PathLike[str] | None,
     limit: int = LOG_LIMIT_BYTES,
+    memory: int | None = None,
     **metadata: Any,
 ) -> Score:
-    """`compileiq.evaluation.evaluate` with the output captured in the run folder's
-    `logs/<param_id>.txt` (metadata `log`, relative to the run folder, when anything was
-    printed). Without a `run_folder`, output is left alone."""
-    if run_folder is None:
-        return evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
-    path = log_path(run_folder, param_id)
-    with capture_output(path, limit):
+    """`compileiq.evaluation.evaluate` in a worker child, with the output captured in the run
+    folder's `logs/<param_id>.txt` (metadata `log`, relative to the run folder, when anything
+    was printed; without a `run_folder` output is left alone) and, when `memory` is given, at
+    most that many bytes more of address space (`memory_limit`): going over it scores INVALID
+    with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit)."""
+    from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
+
+    path = log_path(run_folder, param_id) if run_folder is not None else None
+    with capture_output(path, limit) if path is not None else nullcontext(), memory_limit(memory):
         score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
-    if path.exists():
-        score.metadata = _with_log(score.metadata_dict, path, run_folder)
+    if is_out_of_memory(score):
+        score = out_of_memory_score(score, memory)
+    if path is not None and path.exists():
+        score.metadata = _with_log(score.metadata_dict, path, run_folder)  # type: ignore[arg-type]
     return score
 
 

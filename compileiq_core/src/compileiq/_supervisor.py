@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from compileiq._memory import is_out_of_memory
 from compileiq.evaluation import baseline_from, crash_reason, failed_score, timeout_score
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
@@ -80,6 +81,8 @@ class ChildSupervisor(ABC):
         self.busy: dict[int, Child] = {}
         self.run_folder: Path | None = None
         """Where candidates' output is captured (`logs/<param_id>.txt`), or None: see `output_folder`."""
+        self.memory_limit: int | None = None
+        """Bytes each candidate may allocate (`memory_limit=` of `start()`), or None."""
 
     # -- what a worker provides --------------------------------------------------------------
 
@@ -148,6 +151,15 @@ class ChildSupervisor(ABC):
     def close(self) -> None:
         """Release the selector (children are the worker's to stop)."""
         self.selector.close()
+
+    def configure(self, worker: BaseWorker, options: dict[str, Any]) -> None:
+        """Read the options of `Search.start()` this loop handles: `capture_output` (see
+        `output_folder`) and `memory_limit` (see `parse_memory_limit`)."""
+        from compileiq._memory import parse_memory_limit
+        from compileiq._output import output_folder
+
+        self.run_folder = output_folder(worker, options)
+        self.memory_limit = parse_memory_limit(options.get("memory_limit"))
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -241,7 +253,11 @@ class ChildSupervisor(ABC):
             if score.failed:
                 self.raise_if_refused()
             scores.append(deliver(score))
-            self.after_task(child)
+            if score.failed and is_out_of_memory(score):  # its heap may be in any state: replace it
+                self.retire(child)
+                self.replace(child)
+            else:
+                self.after_task(child)
         if dead and not child.retired:
             self._on_death(child, scores, deliver)
 
@@ -257,8 +273,13 @@ class ChildSupervisor(ABC):
             return
         del self.busy[key]
         child.task = None
+        reason = crash_reason(code)
+        if self.memory_limit and code is not None and code < 0:
+            from compileiq._memory import describe_bytes
+
+            reason += f"; memory_limit={describe_bytes(self.memory_limit)} was set: out of memory?"
         scores.append(deliver(failed_score(
-            self.params_ids[key], self.params_pool[key], self.num_objectives, "crash", crash_reason(code),
+            self.params_ids[key], self.params_pool[key], self.num_objectives, "crash", reason,
             worker=self.worker_name, pid=pid, exitcode=code, **child.meta, **self._log_of(key),
         )))
         self.replace(child)

@@ -13,6 +13,8 @@ processes needs, public and versioned with the core.
   re-imported by a spawn child, say) and leaves its message for the parent (`guard_report`);
 - each candidate's output in the run folder, capped, tail kept (`evaluate_captured`,
   `output_folder`, `log_metadata`);
+- a per-candidate memory limit (`parse_memory_limit`, `memory_limit`; a candidate over it
+  scores INVALID "out of memory");
 - the timeout / crash / kill loop itself (`ChildSupervisor`, `Child`), which the multiprocess and
   isolated workers both build on.
 
@@ -32,6 +34,13 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from compileiq._memory import (
+    describe_bytes,
+    is_out_of_memory,
+    memory_limit,
+    out_of_memory_score,
+    parse_memory_limit,
+)
 from compileiq._nesting import (
     guard_report,
     in_worker_process,
@@ -62,16 +71,21 @@ __all__ = [
     "capture_output",
     "child_init",
     "crash_reason",
+    "describe_bytes",
     "evaluate_captured",
     "guard_report",
     "in_worker_process",
+    "is_out_of_memory",
     "kill_group",
     "load_objective",
     "loading_objective",
     "log_metadata",
     "log_path",
     "mark_worker_process",
+    "memory_limit",
+    "out_of_memory_score",
     "output_folder",
+    "parse_memory_limit",
     "preload_child_support",
     "process_class",
     "resolve_cpus",

@@ -18,7 +18,6 @@ from compileiq.processes import (
     child_init,
     evaluate_captured,
     load_objective,
-    output_folder,
     preload_child_support,
     resolve_cpus,
     resolve_gpus,
@@ -39,6 +38,7 @@ STARTED = b"S"
 def _one_task(
     conn: Connection, objective: Any, by_value: bool, params: ParamArg, param_id: Any, num_objectives: int,
     env: dict[str, str], cpus: Sequence[int] | None, meta: dict[str, Any], run_folder: str | None,
+    memory: int | None,
 ) -> None:
     """Child: evaluate one candidate, send `(score_value, metadata_json)`, exit at once."""
     child_init(env, cpus)
@@ -52,7 +52,7 @@ def _one_task(
         if by_value:
             conn.send_bytes(STARTED)  # interpreter start and imports are not the objective's time
         score = evaluate_captured(function, params, param_id=param_id, num_objectives=num_objectives,
-                                  run_folder=run_folder, **meta)
+                                  run_folder=run_folder, memory=memory, **meta)
     send_result(conn, score)
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -115,7 +115,7 @@ class _FreshProcesses(ChildSupervisor):
             env["CUDA_VISIBLE_DEVICES"] = meta["gpu_id"] = self.gpus[slot]
         args = (self.objective, self.by_value, self.params_pool[key], self.params_ids[key], self.num_objectives,
                 env, self.cpus[slot] if self.cpus is not None else None, meta,
-                str(self.run_folder) if self.run_folder is not None else None)
+                str(self.run_folder) if self.run_folder is not None else None, self.memory_limit)
         if self.ctx is None:
             with worker_environment():
                 process: Any = _ForkedChild(_one_task, args)
@@ -193,7 +193,7 @@ class IsoMultiProcessWorker(BaseWorker):
         if mode == "fork":
             preload_child_support()
         supervisor = _FreshProcesses(self.name, (ctx, objective, by_value, gpus, cpus), size)
-        supervisor.run_folder = output_folder(self, kwargs)
+        supervisor.configure(self, kwargs)
         try:
             return supervisor.run_for(self, params_pool, params_ids, num_function_returns, timeout)
         finally:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from compileiq.processes import child_init, evaluate_captured, send_result
+from compileiq.processes import child_init, evaluate_captured, is_out_of_memory, send_result
 
 READY = b"R"
 LOADED = b"F"
@@ -19,8 +19,9 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
     """Serve tasks until the parent closes the pipe or sends an empty message.
 
     Messages in: `("F", objective_blob)` (answered LOADED or LOAD_FAILED + reason) and tasks,
-    the pickle of `(params, param_id, num_objectives, run_folder)` (output captured
-    in the run folder's logs when given), answered by `send_result`. READY is
+    the pickle of `(params, param_id, num_objectives, run_folder, memory_limit)`
+    (output captured in the run folder's logs when given; the process ends after running out
+    of memory), answered by `send_result`. READY is
     sent once at start.
     """
     child_init(env, cpus)
@@ -52,6 +53,9 @@ def _serve(conn: Connection, meta: dict[str, Any]) -> None:
             else:
                 conn.send_bytes(LOADED)
             continue
-        params, param_id, num_objectives, run_folder = message
-        send_result(conn, evaluate_captured(function, params, param_id=param_id, num_objectives=num_objectives,
-                                            run_folder=run_folder, **meta))
+        params, param_id, num_objectives, run_folder, memory = message
+        score = evaluate_captured(function, params, param_id=param_id, num_objectives=num_objectives,
+                                  run_folder=run_folder, memory=memory, **meta)
+        send_result(conn, score)
+        if is_out_of_memory(score):
+            break  # its heap may be in any state: the pool replaces this process

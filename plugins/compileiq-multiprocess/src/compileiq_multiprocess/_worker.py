@@ -18,7 +18,6 @@ from compileiq.processes import (
     ChildSupervisor,
     SigtermAsExit,
     kill_group,
-    output_folder,
     process_class,
     resolve_cpus,
     resolve_gpus,
@@ -115,7 +114,7 @@ class _Pool(ChildSupervisor):
                     slot.state.blob_id = -self.blob_id
                     continue
                 slot.conn.send_bytes(dumps((self.params_pool[key], self.params_ids[key], self.num_objectives,
-                                            self.log_folder), pickle.HIGHEST_PROTOCOL))
+                                            self.log_folder, self.memory_limit), pickle.HIGHEST_PROTOCOL))
             except OSError:  # it just died: its sentinel reports it
                 continue
             return slot
@@ -239,6 +238,6 @@ class MultiProcessWorker(BaseWorker):
             tuple(tuple(c) for c in cpus) if cpus else None,
         ))
         pool.blob, pool.blob_id, pool.function_name = self._blob, self._blob_id, repr(function)
-        pool.run_folder = output_folder(self, kwargs)
+        pool.configure(self, kwargs)
         pool.log_folder = str(pool.run_folder) if pool.run_folder is not None else None
         return pool.run_for(self, params_pool, params_ids, num_function_returns, timeout)
