@@ -67,6 +67,7 @@ __all__ = [
     "Child",
     "ChildSupervisor",
     "RecursiveSearchError",
+    "ScriptObjective",
     "SigtermAsExit",
     "capture_output",
     "child_init",
@@ -117,14 +118,21 @@ def serialize_objective(function: Callable[..., Any]) -> bytes:
     """Pickle `function` for a worker process: by reference when importable, else by value.
 
     Functions of the user's script (`__main__`), notebooks, lambdas and closures travel by value
-    (cloudpickle), so children never re-import the user's script to find them. Raises TypeError
-    naming the objective when it cannot be pickled at all.
+    (cloudpickle), so children never re-import the user's script to find them. A function of a
+    script that cannot travel by value (a global it uses cannot be pickled: a ctypes pointer, a
+    lock, an XGBoost DMatrix) travels as a `ScriptObjective`: each child runs the script, as the
+    standard library's spawn does, and builds its own copy of those globals (safe: a script
+    without an `if __name__ == "__main__":` guard is refused there with RecursiveSearchError).
+    Raises TypeError naming the objective when it cannot be sent at all.
     """
     import cloudpickle
 
     try:
         return cloudpickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
+        script = ScriptObjective.of(function)
+        if script is not None:
+            return pickle.dumps(script, protocol=pickle.HIGHEST_PROTOCOL)
         raise TypeError(
             f"objective_function {function!r} cannot be pickled to send it to worker processes "
             f"({type(exc).__name__}: {exc}). It (or a global or closure variable it uses) holds "
@@ -133,9 +141,48 @@ def serialize_objective(function: Callable[..., Any]) -> bytes:
         ) from exc
 
 
+class ScriptObjective:
+    """A function of the user's script, found again in a child by running the script there
+    under the name `__mp_main__` (so its `if __name__ == "__main__":` block does not run)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        self.name = name
+
+    @classmethod
+    def of(cls, function: Callable[..., Any]) -> ScriptObjective | None:
+        """The reference for `function` when it is a top-level function of a script run as
+        `__main__` (not a notebook, not a nested function); else None."""
+        name = getattr(function, "__qualname__", "")
+        main = sys.modules.get("__main__")
+        path = getattr(main, "__file__", None)
+        if getattr(function, "__module__", None) != "__main__" or not path or not name or "." in name:
+            return None
+        if getattr(main, name, None) is not function:
+            return None
+        return cls(os.path.abspath(path), name)
+
+    def load(self) -> Callable[..., Any]:
+        """Run the script as `__mp_main__` in this process (once) and return the function."""
+        import runpy
+        import types
+
+        module = sys.modules.get("__mp_main__")
+        if module is None or getattr(module, "__file__", None) != self.path:
+            module = types.ModuleType("__mp_main__")
+            module.__file__ = self.path
+            sys.modules["__mp_main__"] = module  # the script's own pickles by reference find it
+            module.__dict__.update(runpy.run_path(self.path, run_name="__mp_main__"))
+        return getattr(module, self.name)
+
+    def __repr__(self) -> str:
+        return f"ScriptObjective({self.path!r}, {self.name!r})"
+
+
 def load_objective(blob: bytes) -> Callable[..., Any]:
     """The objective back from `serialize_objective` (in the child)."""
-    return pickle.loads(blob)
+    obj = pickle.loads(blob)
+    return obj.load() if isinstance(obj, ScriptObjective) else obj
 
 
 _LIBC: Any = None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from compileiq.processes import child_init, evaluate_captured, is_out_of_memory, send_result
+from compileiq.processes import child_init, evaluate_captured, is_out_of_memory, load_objective, send_result
 
 READY = b"R"
 LOADED = b"F"
@@ -47,7 +47,7 @@ def _serve(conn: Connection, meta: dict[str, Any]) -> None:
         message = loads(data)
         if len(message) == 2:  # ("F", objective): load it before any task's clock starts
             try:
-                function = loads(message[1])
+                function = load_objective(message[1])
             except Exception as exc:  # noqa: BLE001 - the parent raises it with context
                 conn.send_bytes(LOAD_FAILED + f"{type(exc).__name__}: {exc}".encode(errors="replace"))
             else:
