@@ -44,7 +44,10 @@ _report_path: Path | None = None
 def _own_report_path() -> Path:
     global _report_path
     if _report_path is None:
+        import atexit
+
         _report_path = Path(tempfile.gettempdir()) / f"compileiq-guard-{os.getpid()}-{uuid.uuid4().hex[:12]}.txt"
+        atexit.register(_report_path.unlink, missing_ok=True)  # a report no search read (a second child's)
     return _report_path
 
 
