@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import selectors
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any
 
-from compileiq.evaluation import baseline_from, crash_reason, failed_score, timeout_score
-from compileiq.score import BASELINE_CONFIG, ParamArg, Score
-from compileiq.worker import BaseWorker
-from compileiq_multiprocess._child import LOAD_FAILED, LOADED, READY, slot_main
-from compileiq_multiprocess.processes import (
+from compileiq.evaluation import crash_reason
+from compileiq.processes import (
+    Child,
+    ChildSupervisor,
     SigtermAsExit,
     kill_group,
     process_class,
@@ -25,12 +23,15 @@ from compileiq_multiprocess.processes import (
     resolve_gpus,
     serialize_objective,
     start_method,
+    start_process,
 )
+from compileiq.score import ParamArg, Score
+from compileiq.worker import BaseWorker
+from compileiq_multiprocess._child import LOAD_FAILED, LOADED, READY, slot_main
 
 __all__ = ["MultiProcessWorker"]
 
 _CLOSE_GRACE_S = 0.5
-_EXIT_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,22 +42,13 @@ class _Layout:
     cpus: tuple[tuple[int, ...], ...] | None
 
 
-class _Slot:
-    """One pool process, its pipe, and the task it is running."""
-
-    __slots__ = ("index", "process", "conn", "ready", "blob_id", "task", "deadline")
-
-    def __init__(self, index: int, process: Any, conn: Connection) -> None:
-        self.index = index
-        self.process = process
-        self.conn = conn
-        self.ready = False
-        self.blob_id = 0  # which objective it holds; negative while loading one
-        self.task: int | None = None
-        self.deadline: float | None = None
+@dataclass
+class _SlotState:
+    ready: bool = False
+    blob_id: int = 0  # which objective it holds; negative while loading one
 
 
-def _stop_slots(slots: list[_Slot], grace: float = _CLOSE_GRACE_S) -> None:
+def _stop_slots(slots: list[Child], grace: float = _CLOSE_GRACE_S) -> None:
     """End every slot: idle ones see their pipe close and exit; busy ones, stragglers and
     anything still alive after `grace` seconds are killed with their process group."""
     for slot in slots:
@@ -76,6 +68,97 @@ def _stop_slots(slots: list[_Slot], grace: float = _CLOSE_GRACE_S) -> None:
     slots.clear()
 
 
+class _Pool(ChildSupervisor):
+    """The pool's processes (`slots`, shared with the worker) under the shared supervision loop."""
+
+    def __init__(self, worker_name: str, layout: _Layout, slots: list[Child]) -> None:
+        super().__init__(worker_name)
+        self.layout = layout
+        self.slots = slots
+        self.idle: deque[Child] = deque()
+        self.blob: bytes | None = None
+        self.blob_id = 0
+        self.function_name = ""
+        self.log_folder: str | None = None
+        for index in range(layout.size):
+            self.slots.append(self._start_slot(index))
+
+    def _start_slot(self, index: int) -> Child:
+        layout = self.layout
+        ctx = multiprocessing.get_context(layout.mode)
+        parent, child = ctx.Pipe(duplex=True)
+        env: dict[str, str] = {}
+        meta: dict[str, Any] = {"worker": self.worker_name, "slot": index}
+        if layout.gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = meta["gpu_id"] = layout.gpus[index]
+        cpus = layout.cpus[index] if layout.cpus is not None else None
+        process = process_class(layout.mode, preload=["compileiq_multiprocess._child"])(
+            target=slot_main, args=(child, env, cpus, meta), name=f"compileiq-slot-{index}"
+        )
+        start_process(process)
+        child.close()
+        slot = Child(process, parent, index, meta={"slot": index})
+        slot.state = _SlotState()
+        self.watch(slot)
+        return slot
+
+    def start_task(self, key: int) -> Child | None:
+        dumps = pickle.dumps
+        while self.idle:
+            slot = self.idle.popleft()
+            if slot.retired:
+                continue
+            try:
+                if slot.state.blob_id != self.blob_id:  # load the objective first, off the task clock
+                    slot.conn.send_bytes(dumps(("F", self.blob), pickle.HIGHEST_PROTOCOL))
+                    slot.state.blob_id = -self.blob_id
+                    continue
+                slot.conn.send_bytes(dumps((self.params_pool[key], self.params_ids[key], self.num_objectives,
+                                            self.log_folder, self.memory_limit), pickle.HIGHEST_PROTOCOL))
+            except OSError:  # it just died: its sentinel reports it
+                continue
+            return slot
+        return None
+
+    def after_task(self, child: Child) -> None:
+        self.idle.append(child)
+
+    def replace(self, child: Child) -> None:
+        self.slots[child.slot] = self._start_slot(child.slot)
+
+    def on_control(self, child: Child, data: bytes) -> None:
+        if data == READY:
+            child.state.ready = True
+        elif data == LOADED:
+            child.state.blob_id = -child.state.blob_id  # the one it was loading
+        elif data[:1] == LOAD_FAILED:
+            self.raise_if_refused()
+            raise TypeError(
+                f"objective_function {self.function_name} cannot be loaded in a worker process "
+                f"({data[1:].decode(errors='replace')}). Make the module that defines it "
+                "importable there (installed, or on sys.path), or define it in your script."
+            )
+        self.idle.append(child)
+
+    def on_idle_exit(self, child: Child, exitcode: int | None) -> None:
+        if not child.state.ready:
+            raise RuntimeError(
+                f"A {self.worker_name} worker process exited while starting ({crash_reason(exitcode)}); see its "
+                "error output above. Check that compileiq-multiprocess imports cleanly in a fresh "
+                "interpreter, or set CIQ_PROCESS_MODE=fork."
+            )
+        if child.state.blob_id < 0:
+            raise RuntimeError(
+                f"A {self.worker_name} worker process died while loading the objective ({crash_reason(exitcode)}). "
+                "Importing the objective's module crashes the process; import it in a plain `python -c` "
+                "to see why, or move the crashing import inside the objective."
+            )
+
+    def supervise(self, params_pool: list[ParamArg], params_ids: list[int | str], num_objectives: int,
+                  timeout: float | None, deliver: Callable[[Score], Score]) -> list[Score]:
+        self.idle = deque(s for s in self.slots if s.state.ready and s.task is None and s.state.blob_id >= 0)
+        return super().supervise(params_pool, params_ids, num_objectives, timeout, deliver)
+
 class MultiProcessWorker(BaseWorker):
     """Evaluates candidates in parallel on `num_workers` local processes kept for the whole search.
 
@@ -92,13 +175,11 @@ class MultiProcessWorker(BaseWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._slots: list[_Slot] = []
-        self._layout: _Layout | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._slots: list[Child] = []
+        self._pool: _Pool | None = None
         self._sigterm = SigtermAsExit()
         self._blob: bytes | None = None
         self._blob_id = 0
-        self._function_name = ""
         self._finalizer = weakref.finalize(self, _stop_slots, self._slots, 0.0)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -118,63 +199,21 @@ class MultiProcessWorker(BaseWorker):
         try:
             _stop_slots(self._slots)
         finally:
-            if self._selector is not None:
-                self._selector.close()
-                self._selector = None
-            self._layout = None
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_slots=[], _layout=None, _selector=None, _finalizer=None, _sigterm=SigtermAsExit())
+        state.update(_slots=[], _pool=None, _finalizer=None, _sigterm=SigtermAsExit())
         return state
 
-    # -- the pool --------------------------------------------------------------------------
-
-    def _ensure_pool(self, layout: _Layout) -> None:
-        if layout == self._layout and len(self._slots) == layout.size:
-            return
-        self._stop_pool()
-        self._layout = layout
-        self._selector = selectors.DefaultSelector()
-        for index in range(layout.size):
-            self._slots.append(self._start_slot(index))
-
-    def _start_slot(self, index: int) -> _Slot:
-        layout = self._layout
-        assert layout is not None and self._selector is not None
-        ctx = multiprocessing.get_context(layout.mode)
-        parent, child = ctx.Pipe(duplex=True)
-        env: dict[str, str] = {}
-        meta: dict[str, Any] = {"worker": self.name, "slot": index}
-        if layout.gpus is not None:
-            env["CUDA_VISIBLE_DEVICES"] = meta["gpu_id"] = layout.gpus[index]
-        cpus = layout.cpus[index] if layout.cpus is not None else None
-        process = process_class(layout.mode)(
-            target=slot_main, args=(child, env, cpus, meta), name=f"compileiq-slot-{index}"
-        )
-        process.start()
-        child.close()
-        slot = _Slot(index, process, parent)
-        self._selector.register(parent.fileno(), selectors.EVENT_READ, (slot, "conn"))
-        self._selector.register(process.sentinel, selectors.EVENT_READ, (slot, "exit"))
-        return slot
-
-    def _retire(self, slot: _Slot) -> int | None:
-        """Kill a slot's process group (before reaping, so the group id is still its own), reap it,
-        and return its exit code."""
-        assert self._selector is not None
-        for fd in (slot.conn.fileno(), slot.process.sentinel):
-            self._selector.unregister(fd)  # before any fd closes (see the isolated worker)
-        kill_group(slot.process.pid)
-        slot.process.join()
-        slot.conn.close()
-        return slot.process.exitcode
-
-    def _replace(self, slot: _Slot) -> _Slot:
-        """Start a fresh slot in the place of a retired one."""
-        fresh = self._start_slot(slot.index)
-        self._slots[slot.index] = fresh
-        return fresh
+    def _ensure_pool(self, layout: _Layout) -> _Pool:
+        pool = self._pool
+        if pool is None or layout != pool.layout or len(self._slots) != layout.size:
+            self._stop_pool()
+            pool = self._pool = _Pool(self.name, layout, self._slots)
+        return pool
 
     # -- running a batch -------------------------------------------------------------------
 
@@ -192,142 +231,13 @@ class MultiProcessWorker(BaseWorker):
         blob = serialize_objective(function)  # before anything runs: an unpicklable objective fails here
         if blob != self._blob:
             self._blob, self._blob_id = blob, self._blob_id + 1
-        self._function_name = repr(function)
         gpus = resolve_gpus(kwargs.get("gpus"), size)
         cpus = resolve_cpus(kwargs.get("cpu_affinity"), size)
-        self._ensure_pool(_Layout(
+        pool = self._ensure_pool(_Layout(
             size, start_method("forkserver"), tuple(gpus) if gpus else None,
             tuple(tuple(c) for c in cpus) if cpus else None,
         ))
-        out: list[Score] = []
-        if self.normalize and self.baseline_score is None:
-            [score] = self._dispatch([dict(BASELINE_CONFIG)], ["baseline"], num_function_returns, timeout)
-            self.baseline_score = baseline_from(score)
-            out.append(self.baseline_score)
-            self.report_score(self.baseline_score)
-        batch = self._dispatch(params_pool, params_ids, num_function_returns, timeout)
-        return out + batch
-
-    def _dispatch(
-        self, params_pool: list[ParamArg], params_ids: list[int | str], num_objectives: int, timeout: float | None
-    ) -> list[Score]:
-        """Run every candidate, one task each, on the pool; returns scores in completion order."""
-        assert self._selector is not None
-        select = self._selector.select
-        pending = deque(range(len(params_pool)))
-        idle = deque(s for s in self._slots if s.ready and s.task is None and s.blob_id >= 0)
-        busy: dict[int, _Slot] = {}
-        scores: list[Score] = []
-        dumps, loads, monotonic = pickle.dumps, pickle.loads, time.monotonic
-        blob, blob_id = self._blob, self._blob_id
-        function_name = self._function_name
-        try:
-            while pending or busy:
-                while pending and idle:
-                    slot = idle.popleft()
-                    if self._slots[slot.index] is not slot:
-                        continue
-                    try:
-                        if slot.blob_id != blob_id:  # load the objective first, off the task clock
-                            slot.conn.send_bytes(dumps(("F", blob), pickle.HIGHEST_PROTOCOL))
-                            slot.blob_id = -blob_id
-                            continue
-                        key = pending.popleft()
-                        slot.conn.send_bytes(dumps(
-                            (key, params_pool[key], params_ids[key], num_objectives), pickle.HIGHEST_PROTOCOL
-                        ))
-                    except OSError:  # it just died: its sentinel reports it
-                        continue
-                    slot.task = key
-                    slot.deadline = monotonic() + timeout if timeout else None
-                    busy[key] = slot
-                wait = None
-                if timeout and busy:
-                    wait = max(0.0, min(s.deadline for s in busy.values()) - monotonic())  # type: ignore[type-var]
-                for selected, _ in select(wait):
-                    slot, what = selected.data
-                    if self._slots[slot.index] is not slot:
-                        continue  # retired earlier in this round
-                    dead = what == "exit"
-                    messages: list[bytes] = []
-                    try:
-                        if what == "conn":
-                            messages.append(slot.conn.recv_bytes())
-                        else:  # it exited: take any last message first
-                            while slot.conn.poll():
-                                messages.append(slot.conn.recv_bytes())
-                    except (EOFError, OSError):
-                        dead = True
-                    for data in messages:
-                        if len(data) < 2 or data[:1] == LOAD_FAILED:
-                            if data == READY:
-                                slot.ready = True
-                            elif data == LOADED:
-                                slot.blob_id = -slot.blob_id  # the one it was loading
-                            else:
-                                raise TypeError(
-                                    f"objective_function {function_name} cannot be loaded in a worker process "
-                                    f"({data[1:].decode(errors='replace')}). Make the module that defines it "
-                                    "importable there (installed, or on sys.path), or define it in your script."
-                                )
-                            idle.append(slot)
-                            continue
-                        key, value, meta = loads(data)
-                        scores.append(self.deliver(Score(score=value, param_id=params_ids[key], params=params_pool[key],
-                                            num_objectives=num_objectives, metadata=meta)))
-                        del busy[key]
-                        slot.task = slot.deadline = None
-                        idle.append(slot)
-                    if dead:
-                        self._on_exit(slot, busy, scores, params_pool, params_ids, num_objectives)
-                if timeout and busy:
-                    now = monotonic()
-                    for key, slot in list(busy.items()):
-                        if slot.deadline is not None and now >= slot.deadline:
-                            deadline = slot.deadline
-                            pid = slot.process.pid
-                            self._retire(slot)
-                            scores.append(self.deliver(timeout_score(
-                                params_pool[key], param_id=params_ids[key], num_objectives=num_objectives,
-                                timeout=timeout, worker=self.name, pid=pid, slot=slot.index,
-                                kill_latency_s=round(monotonic() - deadline, 6),
-                            )))
-                            del busy[key]
-                            slot.task = None
-                            self._replace(slot)
-        except BaseException:
-            # Interrupted (Ctrl-C, SIGTERM) or broken: nothing busy may outlive this call.
-            for slot in busy.values():
-                kill_group(slot.process.pid)
-            raise
-        return scores
-
-    def _on_exit(
-        self, slot: _Slot, busy: dict[int, _Slot], scores: list[Score],
-        params_pool: list[ParamArg], params_ids: list[int | str], num_objectives: int,
-    ) -> None:
-        wait([slot.process.sentinel], _EXIT_WAIT_S)  # its pipe closed: let it finish exiting
-        code = self._retire(slot)
-        if not slot.ready:
-            self._replace(slot)  # keep the pool whole for the error below and for close()
-            raise RuntimeError(
-                f"A {self.name} worker process exited while starting ({crash_reason(code)}); see its "
-                "error output above. Check that compileiq-multiprocess imports cleanly in a fresh "
-                "interpreter, or set CIQ_PROCESS_MODE=fork."
-            )
-        if slot.blob_id < 0:
-            self._replace(slot)
-            raise RuntimeError(
-                f"A {self.name} worker process died while loading the objective ({crash_reason(code)}). "
-                "Importing the objective's module crashes the process; import it in a plain `python -c` "
-                "to see why, or move the crashing import inside the objective."
-            )
-        key = slot.task
-        if key is not None:
-            del busy[key]
-            scores.append(self.deliver(failed_score(
-                params_ids[key], params_pool[key], num_objectives, "crash", crash_reason(code),
-                worker=self.name, pid=slot.process.pid, slot=slot.index, exitcode=code,
-            )))
-        slot.task = None
-        self._replace(slot)
+        pool.blob, pool.blob_id, pool.function_name = self._blob, self._blob_id, repr(function)
+        pool.configure(self, kwargs)
+        pool.log_folder = str(pool.run_folder) if pool.run_folder is not None else None
+        return pool.run_for(self, params_pool, params_ids, num_function_returns, timeout)
