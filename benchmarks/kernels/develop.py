@@ -38,6 +38,8 @@ VARIANTS: dict[str, dict] = {
     "diversity 1": {"diversity": 1.0},
     "tournament 4": {"tournament_size": 4},
     "parents 8": {"parents": 8},
+    "screening 50 + parents 8": {"screening": 50, "parents": 8},
+    "screening 100": {"screening": 100},
 }
 
 
