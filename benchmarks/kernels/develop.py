@@ -86,10 +86,10 @@ def synthetic_kernel(seed: int) -> Kernel:
     return kernel
 
 
-def regrets(kernel: Kernel, options: dict, seeds: list[int]) -> list[dict[int, float]]:
+def regrets(kernel: Kernel, options: dict, seeds: list[int], constraints: bool = True) -> list[dict[int, float]]:
     out = []
     for seed in seeds:
-        run = run_compileiq(kernel, False, seed, 200, options=options)
+        run = run_compileiq(kernel, False, seed, 200, options=options, constraints=constraints)
         out.append({c: kernel.regret(run.incumbents.get(c)) for c in (50, 100, 200)})
     return out
 
@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=12, help="how many synthetic spaces (seeds 5000+)")
     parser.add_argument("--synthetic-seeds", type=int, default=5, help="runs per synthetic space (seeds 100+)")
     parser.add_argument("--seeds", default="100-119", help="development seeds on the shared spaces")
+    parser.add_argument("--no-constraints", action="store_true",
+                        help="do not declare the restrictions: the engine learns them from failures")
     args = parser.parse_args()
     low, _, high = args.seeds.partition("-")
     dev_seeds = list(range(int(low), int(high or low) + 1))
@@ -117,7 +119,7 @@ def main() -> None:
     table: dict[str, dict[str, list[dict[int, float]]]] = {}
     for variant in names:
         wall = time.time()
-        table[variant] = {p: regrets(k, VARIANTS[variant], s) for p, k, s in problems}
+        table[variant] = {p: regrets(k, VARIANTS[variant], s, not args.no_constraints) for p, k, s in problems}
         print(f"{variant}: {time.time() - wall:.0f} s", flush=True)
     print()
     header = f"{'problem':22s}" + "".join(f"{v[:14]:>15s}" for v in names)
