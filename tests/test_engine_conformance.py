@@ -25,6 +25,7 @@ BROKEN = '''
 import random
 
 from compileiq.engines.random import RandomEngine
+from compileiq.errors import SearchSpaceExhaustedError
 from compileiq.registry import register_engine
 from compileiq.testing import EngineConformanceSuite
 
@@ -80,7 +81,38 @@ class Resumeless(RandomEngine):
         self.rng = random.Random(self.seed + type(self).runs * 1000)  # a different run every time
 
 
-for cls in (Good, Repeats, Unseeded, OutOfSpace, ShortAtTheEnd, ChokesOnFailures, Resumeless):
+class IgnoresConstraints(RandomEngine):
+    name = "kit-ignores-constraints"
+
+    def ask(self, n, generation):  # uniform over the Cartesian product, constraints ignored
+        if n > self.space.cardinality - len(self.seen):
+            raise SearchSpaceExhaustedError("exhausted")
+        out = []
+        while len(out) < n:
+            genome = tuple(self.rng.choice(self.space.gene_options(i)) for i in range(len(self.space.params)))
+            if genome not in self.seen:
+                self.seen.add(genome)
+                out.append(genome)
+        return out
+
+
+class CountsInfeasible(RandomEngine):
+    name = "kit-counts-infeasible"
+
+    def remaining(self):  # counts the Cartesian product, not the feasible configurations
+        return self.space.cardinality - len(self.seen)
+
+    def ask(self, n, generation):
+        if n > self.remaining():
+            raise SearchSpaceExhaustedError("exhausted")
+        fresh = [g for g in self.space.enumerate_genomes() if g not in self.seen][:n]
+        self.seen.update(fresh)
+        return fresh
+
+
+BROKEN_ENGINES = (Repeats, Unseeded, OutOfSpace, ShortAtTheEnd, ChokesOnFailures, Resumeless, IgnoresConstraints,
+                  CountsInfeasible)
+for cls in (Good, *BROKEN_ENGINES):
     register_engine(cls.name, cls)
 
 
@@ -89,7 +121,7 @@ class TestGood(EngineConformanceSuite):
     engine_name = "kit-good"
 
 
-for cls in (Repeats, Unseeded, OutOfSpace, ShortAtTheEnd, ChokesOnFailures, Resumeless):
+for cls in BROKEN_ENGINES:
     globals()["Test" + cls.__name__] = type("Test" + cls.__name__, (TestGood,), {"engine_name": cls.name})
 '''
 
@@ -107,6 +139,32 @@ def test_the_kit_catches_each_broken_engine(pytester: pytest.Pytester) -> None:
         "TestShortAtTheEnd::test_exhaustion_raises_the_documented_error",
         "TestChokesOnFailures::test_handles_failed_evaluations",
         "TestResumeless::test_interrupted_search_resumes_into_the_same_run",
+        "TestIgnoresConstraints::test_respects_constraints",
+        "TestCountsInfeasible::test_exhaustion_counts_feasible_configurations_only",
     }
     assert expected <= failed, f"not caught: {sorted(expected - failed)}; failed: {sorted(failed)}"
     assert not {f for f in failed if f.startswith("TestGood::")}, f"the kit rejects a correct engine: {failed}"
+    honours = {"TestUnseeded::test_respects_constraints", "TestResumeless::test_respects_constraints",
+               "TestShortAtTheEnd::test_respects_constraints",
+               "TestUnseeded::test_exhaustion_counts_feasible_configurations_only",
+               "TestResumeless::test_exhaustion_counts_feasible_configurations_only"}
+    assert not honours & failed, f"a constraint check fails an engine that honours constraints: {honours & failed}"
+
+
+def test_the_kits_constrained_space_is_tight_and_checked_independently() -> None:
+    """The kit's own constrained space rules most configurations out, and its check agrees with
+    the constraints written out by hand (so the kit does not just trust the core's checker)."""
+    import itertools
+
+    suite = EngineConformanceSuite()
+    space = suite.constrained_space()
+    product = list(itertools.product(*(space.gene_options(i) for i in range(len(space.params)))))
+    feasible = [g for g in product if suite.satisfies_constraints(space, g)]
+
+    def by_hand(config: dict) -> bool:
+        x, y = config["x"], config.get("y", 1)
+        return (config["bx"] * config["by"] <= 64 and config["bx"] % x == 0
+                and (config["unroll"] == 0 or x >= 2) and x * y <= 64)
+
+    assert [g for g in product if by_hand(space.decode(g))] == feasible
+    assert 0.05 < len(feasible) / len(product) < 0.5, f"{len(feasible)} feasible of {len(product)}"

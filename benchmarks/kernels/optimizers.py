@@ -7,12 +7,14 @@ optimizer's own work; the replayed objective is a dictionary look-up).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,20 +157,50 @@ def _kt_cache(kernel: Kernel, noisy: bool, seed: int, folder: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _seeded_latin_hypercube(seed: int) -> Iterator[None]:
+    """Seed the Latin hypercube of Kernel Tuner's bayes_opt initial sample.
+
+    bayes_opt builds `scipy.stats.qmc.LatinHypercube(d=...)` without a seed, which draws from
+    fresh OS entropy: neither `random.seed` nor `np.random.seed` reaches it, so its runs were
+    not reproducible and not tied to the seed. This hands it a generator made from `seed`.
+    """
+    import inspect
+
+    import numpy as np
+    from kernel_tuner.strategies import bayes_opt
+    from scipy.stats.qmc import LatinHypercube
+
+    keyword = "rng" if "rng" in inspect.signature(LatinHypercube).parameters else "seed"
+    original = bayes_opt.LatinHypercube
+    bayes_opt.LatinHypercube = functools.partial(LatinHypercube, **{keyword: np.random.default_rng(30_000 + seed)})
+    try:
+        yield
+    finally:
+        bayes_opt.LatinHypercube = original
+
+
 def run_kernel_tuner(kernel: Kernel, noisy: bool, seed: int, budget: int, *, strategy: str) -> Run:
     """Kernel Tuner 1.5 in simulation mode, with the kernel's restrictions (it never proposes an
-    infeasible configuration). Its CPU time includes its simulation bookkeeping."""
+    infeasible configuration). Its CPU time includes its simulation bookkeeping.
+
+    Charged as ours: Kernel Tuner stops at `max_fevals` *unique* configurations (a repeat is
+    served from its cache for free), but its results list every evaluation in order, repeats
+    included; the trace is that list cut at `budget`, so every repeat and every configuration
+    that failed at run time counts. A configuration that breaks the restrictions is rejected
+    by Kernel Tuner before it is run, as our engine with constraints never proposes one: neither
+    is charged. The seed reaches every strategy: `random`, `numpy.random` and bayes_opt's Latin
+    hypercube (`_seeded_latin_hypercube`).
+    """
     import numpy as np
     from kernel_tuner import tune_kernel
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _seeded_latin_hypercube(seed):
         cache = _kt_cache(kernel, noisy, seed, Path(folder))
         random.seed(seed)
         np.random.seed(seed)
         start = time.process_time()
         with open(os.devnull, "w") as sink:
-            import contextlib
-
             with contextlib.redirect_stdout(sink):
                 results, _ = tune_kernel(
                     kernel.header["kernel_name"], "", kernel.header["problem_size"], [], kernel.tune_params,

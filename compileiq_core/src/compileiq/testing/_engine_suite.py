@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -63,6 +64,11 @@ class _InlineWorker(BaseWorker):
                 for p, i in zip(params_pool, params_ids)]
 
 
+def _tile_fits(config: dict[str, Any]) -> bool:
+    """The kit's callable constraint: a tile of `x` by `y` elements fits in 64 (`y` knockable)."""
+    return config["x"] * config.get("y", 1) <= 64
+
+
 def _objective(config: dict[str, Any]) -> float:
     return float((config["a"] - 7) ** 2 + len(str(config["b"])) + config["c"])
 
@@ -85,8 +91,11 @@ class EngineConformanceSuite:
     `sample()` leaving the state alone; and that an interrupted `Search` resumes into exactly
     the run it would have been (journal replay).
 
-    Constraints (extension point): override `constrained_space` and `satisfies_constraints`
-    once search spaces carry constraints; `test_respects_constraints` then checks every ask.
+    Constraints: `constrained_space()` (a kernel-like space where about a third of the
+    configurations are feasible, an expression and a callable constraint) is searched and every
+    genome asked, refills and `sample()` included, must satisfy them; exhaustion must count
+    feasible configurations only. Override `constrained_space` / `small_constrained_space`
+    (and `satisfies_constraints`) to check on your own.
     """
 
     __test__ = False
@@ -132,19 +141,32 @@ class EngineConformanceSuite:
             assert genomes, f"ask() returned no genome in generation {generation}"
         return asked
 
-    # -- constraints: the extension point ---------------------------------------------------
+    # -- constraints -------------------------------------------------------------------------
 
-    def constrained_space(self) -> SearchSpace | None:
-        """EXTENSION POINT (constraints): a space whose constraints every ask must satisfy.
+    def constrained_space(self) -> SearchSpace:
+        """A kernel-like constrained space: block sizes whose product is bounded, a tiling that
+        must divide the block, a knockable parameter and a callable constraint: 460 of the 1,280
+        configurations are feasible, so an engine ignoring the constraints
+        breaks them within its first batch."""
+        return SearchSpace.from_input({
+            "bx": ss.choice([1, 2, 4, 8, 16, 32, 64, 128]), "by": ss.choice([1, 2, 4, 8, 16]),
+            "x": ss.choice([1, 2, 4, 8]), "y": ss.choice([1, 2, 4], knockout_prob=0.3),
+            "unroll": ss.choice([0, 1]),
+        }).with_constraints(["bx * by <= 64", "bx % x == 0", "unroll == 0 or x >= 2", _tile_fits])
 
-        None (the default, while search spaces have no constraints) skips
-        `test_respects_constraints`.
-        """
-        return None
+    def small_constrained_space(self) -> SearchSpace:
+        """A constrained space of 12 configurations, 7 of them feasible, for exhaustion."""
+        return SearchSpace.from_input({"a": ss.range(0, 5), "b": ss.choice([1, 2])}).with_constraints(["a + b <= 4"])
 
     def satisfies_constraints(self, space: SearchSpace, genome: Genome) -> bool:
-        """EXTENSION POINT (constraints): whether `genome` satisfies the constraints of `space`."""
-        return True
+        """Whether `genome` satisfies the constraints of `space` (its own public check)."""
+        assert space.constraints is not None, "constrained_space() must return a space with constraints"
+        return space.constraints.check(genome)
+
+    def _feasible(self, space: SearchSpace) -> list[Genome]:
+        """Every feasible genome, by brute force over the Cartesian product (not the engine's count)."""
+        product = itertools.product(*(space.gene_options(i) for i in range(len(space.params))))
+        return [g for g in product if self.satisfies_constraints(space, g)]
 
     # -- fixtures -------------------------------------------------------------------------
 
@@ -218,12 +240,38 @@ class EngineConformanceSuite:
 
     def test_respects_constraints(self) -> None:
         space = self.constrained_space()
-        if space is None:
-            pytest.skip("no constrained space (EngineConformanceSuite.constrained_space is the extension point)")
+        feasible = len(self._feasible(space))
+        assert 0 < feasible < space.cardinality, "constrained_space() must rule some configurations out"
         engine = self.make(space)
-        for _, genomes in self.run_loop(engine, fail_every=4):
-            broken = [g for g in genomes if not self.satisfies_constraints(space, g)]
-            assert not broken, f"ask() proposed genomes that break the constraints: {broken[:3]}"
+        drawn = engine.sample(2 * self.pool_size)
+        broken = [g for g in drawn if not self.satisfies_constraints(space, g)]
+        assert not broken, f"sample() drew genomes that break the constraints: {broken[:3]}"
+        asked = self.run_loop(engine, fail_every=4)
+        proposed = [g for _, genomes in asked for g in genomes]
+        broken = [g for g in proposed if not self.satisfies_constraints(space, g)]
+        assert not broken, (
+            f"ask() proposed {len(broken)} of {len(proposed)} genomes that break the constraints: {broken[:3]}"
+        )
+        outside = [g for g in proposed if not self._in_space(space, g)]
+        assert not outside and len(set(proposed)) == len(proposed), "constrained asks must stay in the space, once each"
+
+    def test_exhaustion_counts_feasible_configurations_only(self) -> None:
+        space = self.small_constrained_space()
+        feasible = sorted(self._feasible(space))
+        assert 0 < len(feasible) < space.cardinality, "small_constrained_space() must rule some configurations out"
+        engine = self.make(space, pool_size=4)
+        asked: list[Genome] = []
+        while len(feasible) - len(asked) >= 3:
+            batch = engine.ask(3, len(asked))
+            engine.tell([Evaluation(g, genome_cost(g)) for g in batch])
+            asked += batch
+        left = len(feasible) - len(asked)
+        with pytest.raises(SearchSpaceExhaustedError):
+            engine.ask(left + 1, 99)  # more than the feasible configurations left
+        asked += engine.ask(left, 99) if left else []
+        assert sorted(asked) == feasible, "every feasible configuration exactly once, and nothing infeasible"
+        with pytest.raises(SearchSpaceExhaustedError):
+            engine.ask(1, 100)
 
     @pytest.mark.parametrize("num_objectives", [1, 2, 3])
     def test_objectives(self, num_objectives: int) -> None:
