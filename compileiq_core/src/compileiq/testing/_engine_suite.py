@@ -66,7 +66,7 @@ class _InlineWorker(BaseWorker):
 
 def _tile_fits(config: dict[str, Any]) -> bool:
     """The kit's callable constraint: a tile of `x` by `y` elements fits in 64 (`y` knockable)."""
-    return config["x"] * config.get("y", 1) <= 64
+    return bool(config["x"] * config.get("y", 1) <= 64)
 
 
 def _objective(config: dict[str, Any]) -> float:
