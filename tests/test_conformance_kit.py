@@ -9,9 +9,9 @@ pytest_plugins = ["pytester"]
 BROKEN = '''
 import subprocess, sys
 import pytest
-from compileiq.evaluation import evaluate, measure_baseline
+from compileiq.evaluation import evaluate
 from compileiq.registry import register_worker
-from compileiq.score import Score
+from compileiq.score import BASELINE_CONFIG, Score
 from compileiq.testing import WorkerConformanceSuite
 from compileiq.worker import BaseWorker
 
@@ -20,11 +20,8 @@ class Good(BaseWorker):
     name = "kit-good"
 
     def run(self, *, function, params_pool, params_ids, num_function_returns=1, **kwargs):
-        out = []
-        if self.normalize and self.baseline_score is None:
-            self.baseline_score = measure_baseline(function, num_function_returns)
-            self.report_score(self.baseline_score)
-            out.append(self.baseline_score)
+        out = self.ensure_baseline(lambda: evaluate(function, dict(BASELINE_CONFIG), param_id="baseline",
+                                                    num_objectives=num_function_returns))
         return out + [self.deliver(evaluate(function, p, param_id=i, num_objectives=num_function_returns))
                       for p, i in zip(params_pool, params_ids)]
 
@@ -33,11 +30,11 @@ class Batchy(Good):
     name = "kit-batchy"
 
     def run(self, **kwargs):  # returns everything at the end: nothing reaches the journal early
-        listener, self._score_listener = self._score_listener, None
+        sink, self.score_sink = self.score_sink, None
         try:
             return super().run(**kwargs)
         finally:
-            self._score_listener = listener
+            self.score_sink = sink
 
 
 class DropsOne(Good):

@@ -84,6 +84,17 @@ class _Replay:
         return self.position < len(self.batches)
 
 
+class _Arrivals:
+    """The candidates of the batch in flight and the Scores recorded for it (by param_id)."""
+
+    def __init__(self, issued: dict[Any, Any], generation: int, ask_seq: int) -> None:
+        self.issued = issued
+        self.generation = generation
+        self.ask_seq = ask_seq
+        self.scores: dict[Any, Score] = {}
+        self.baselines: set[tuple[Any, Any]] = set()
+
+
 class Driver:
     """Runs one `start()` of a Search, journaling every ask and score; replays a journal to resume."""
 
@@ -104,6 +115,7 @@ class Driver:
         self.replay = _Replay(journal) if resume else None
         self._result_cache: SearchResult | None = None
         self._refill_warned = False
+        self._arrivals: _Arrivals | None = None
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -126,6 +138,7 @@ class Driver:
         status = "finished"
         try:
             self.worker.setup()
+            self.worker.score_sink = self._on_score
             try:
                 for generation in range(self.config.generations):
                     if not self._generation(generation):
@@ -137,6 +150,7 @@ class Driver:
                         f"journal {str(self.journal.path)!r} does not match this engine or configuration."
                     )
             finally:
+                self.worker.score_sink = None
                 self.worker.close()
         except BaseException as exc:
             error = exc
@@ -238,43 +252,26 @@ class Driver:
         else:
             ids = [uuid.uuid4().hex for _ in genomes]
             ask_seq = self.journal.record_ask(generation, genomes, ids)
-        issued = dict(zip(ids, params))
         pending = [i for i, pid in enumerate(ids) if pid not in done]
-        streamed: set[Any] = set()
+        arrivals = _Arrivals({ids[i]: params[i] for i in pending}, generation, ask_seq)
         returned: list[Score] = list(done.values())
-
-        def on_arrival(score: Score) -> None:
-            # a worker may measure several baselines per batch (Ray: one per node or GPU)
-            key = ("baseline", id(score)) if score.is_baseline else score.param_id
-            if key in streamed or (not score.is_baseline and (key not in issued or key in done)):
-                return
-            streamed.add(key)
-            if score.params is None and not score.is_baseline and isinstance(key, str):
-                score.params = issued[key]
-            self._record(score, generation, ask_seq)
-
         if pending:
             self.hooks.generation_start(self.search, generation, [params[i] for i in pending])
-            self.worker._score_listener = on_arrival
+            self._arrivals = arrivals
             try:
                 ran = self._run_worker([params[i] for i in pending], [ids[i] for i in pending])
             finally:
-                self.worker._score_listener = None
+                self._arrivals = None
             self._check_returned(ran, [ids[i] for i in pending])
+            for score in ran:  # a worker that only returns its Scores: recorded now, once each
+                self._arrive(score, arrivals)
             returned.extend(ran)
-        by_id = {s.param_id: s for s in returned if not s.is_baseline}
+        by_id = {**done, **arrivals.scores}
         normalized = self.config.normalize
         successes = 0
         evaluations = []
-        for score in returned:
-            if score.is_baseline and ("baseline", id(score)) not in streamed:
-                self._record(score, generation, ask_seq)
-        for pid, genome, config in zip(ids, genomes, params):
+        for pid, genome in zip(ids, genomes):
             score = by_id[pid]
-            if score.params is None:
-                score.params = config
-            if pid not in streamed and pid not in done:
-                self._record(score, generation, ask_seq)
             if pid not in done:
                 self.failures.observe(score)
             if score.failed:
@@ -284,6 +281,29 @@ class Driver:
                 values = score.values(normalized=normalized)
                 evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
         return self._after_batch(generation, returned, evaluations, successes, ids, first, live=bool(pending))
+
+    def _on_score(self, score: Score) -> None:
+        """The worker's `score_sink`: records each Score the moment the worker reports it."""
+        arrivals = self._arrivals
+        if arrivals is not None:
+            self._arrive(score, arrivals)
+
+    def _arrive(self, score: Score, arrivals: _Arrivals) -> None:
+        """Record `score` once (journal, hooks), unless it was already recorded or was never asked."""
+        if score.is_baseline:
+            meta = score.metadata_dict
+            key = (meta.get("node_id"), meta.get("gpu_id"))  # Ray: one baseline per node or GPU
+            if key in arrivals.baselines:
+                return
+            arrivals.baselines.add(key)
+        else:
+            pid = score.param_id
+            if pid in arrivals.scores or pid not in arrivals.issued:
+                return
+            arrivals.scores[pid] = score
+            if score.params is None:
+                score.params = arrivals.issued[pid]
+        self._record(score, arrivals.generation, arrivals.ask_seq)
 
     def _run_worker(self, params: list[Any], ids: list[Any]) -> Any:
         return self.worker.run(

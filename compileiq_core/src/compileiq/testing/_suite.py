@@ -235,11 +235,11 @@ class WorkerConformanceSuite:
             pytest.skip("streams_scores is False")
         worker = make_worker(normalize=True)
         reported: list[Score] = []
-        worker._score_listener = reported.append  # what the search's journal listens to
+        worker.score_sink = reported.append  # what the search's journal listens to
         try:
             scores = self.run_worker(worker, self.objective("faulty"), [{"x": 1.0}, {"x": 2.0}, {"fault": "raise"}])
         finally:
-            worker._score_listener = None
+            worker.score_sink = None
         got = sorted(str(s.param_id) for s in reported if not s.is_baseline)
         assert got == ["0", "1", "2"], f"report_score() must see every candidate's Score once, got {got}"
         assert any(s.is_baseline for s in reported), "the baseline Score must be reported too"

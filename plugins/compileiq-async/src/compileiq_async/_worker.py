@@ -11,7 +11,6 @@ from typing import Any
 
 from compileiq.errors import ScoreValidationError
 from compileiq.evaluation import (
-    baseline_from,
     evaluate_async,
     exception_score,
     score_from_return,
@@ -118,11 +117,9 @@ class AsyncWorker(BaseWorker):
     ) -> list[Score]:
         out: list[Score] = []
         if self.normalize and self.baseline_score is None:
-            score = await evaluate_async(function, dict(BASELINE_CONFIG), param_id="baseline",
-                                         num_objectives=num_objectives, timeout=timeout, worker=self.name)
-            self.baseline_score = baseline_from(score)
-            out.append(self.baseline_score)
-            self.report_score(self.baseline_score)
+            measured = await evaluate_async(function, dict(BASELINE_CONFIG), param_id="baseline",
+                                            num_objectives=num_objectives, timeout=timeout, worker=self.name)
+            out = self.ensure_baseline(lambda: measured)
         semaphore = asyncio.Semaphore(limit)
         meta = json.dumps({"worker": self.name})
 

@@ -14,7 +14,6 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from compileiq.evaluation import (
-    baseline_from,
     crash_reason,
     evaluate,
     exception_score,
@@ -159,12 +158,7 @@ class IsoMultiProcessWorker(BaseWorker):
         if mode == "fork":
             preload_child_support()
         job = (ctx, objective, by_value, num_function_returns, timeout, gpus, cpus)
-        out: list[Score] = []
-        if self.normalize and self.baseline_score is None:
-            [score] = self._dispatch(job, [dict(BASELINE_CONFIG)], ["baseline"], 1)
-            self.baseline_score = baseline_from(score)
-            out.append(self.baseline_score)
-            self.report_score(self.baseline_score)
+        out = self.ensure_baseline(lambda: self._dispatch(job, [dict(BASELINE_CONFIG)], ["baseline"], 1)[0])
         batch = self._dispatch(job, params_pool, params_ids, size)
         return out + batch
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from compileiq.evaluation import baseline_from, crash_reason, failed_score, timeout_score
+from compileiq.evaluation import crash_reason, failed_score, timeout_score
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
 from compileiq_multiprocess._child import LOAD_FAILED, LOADED, READY, slot_main
@@ -199,12 +199,8 @@ class MultiProcessWorker(BaseWorker):
             size, start_method("forkserver"), tuple(gpus) if gpus else None,
             tuple(tuple(c) for c in cpus) if cpus else None,
         ))
-        out: list[Score] = []
-        if self.normalize and self.baseline_score is None:
-            [score] = self._dispatch([dict(BASELINE_CONFIG)], ["baseline"], num_function_returns, timeout)
-            self.baseline_score = baseline_from(score)
-            out.append(self.baseline_score)
-            self.report_score(self.baseline_score)
+        out = self.ensure_baseline(
+            lambda: self._dispatch([dict(BASELINE_CONFIG)], ["baseline"], num_function_returns, timeout)[0])
         batch = self._dispatch(params_pool, params_ids, num_function_returns, timeout)
         return out + batch
 

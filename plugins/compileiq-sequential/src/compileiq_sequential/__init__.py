@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from compileiq.evaluation import evaluate, measure_baseline
-from compileiq.score import ParamArg, Score
+from compileiq.evaluation import evaluate
+from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
 
 __all__ = ["SequentialWorker"]
@@ -31,11 +31,8 @@ class SequentialWorker(BaseWorker):
         num_function_returns: int = 1,
         **kwargs: Any,
     ) -> list[Score]:
-        scores: list[Score] = []
-        if self.normalize and self.baseline_score is None:
-            self.baseline_score = measure_baseline(function, num_function_returns, worker=self.name)
-            scores.append(self.baseline_score)
-            self.report_score(self.baseline_score)
+        scores = self.ensure_baseline(lambda: evaluate(function, dict(BASELINE_CONFIG), param_id="baseline",
+                                                       num_objectives=num_function_returns, worker=self.name))
         for params, pid in zip(params_pool, params_ids):
             score = evaluate(function, params, param_id=pid, num_objectives=num_function_returns, worker=self.name)
             scores.append(self.deliver(score))
