@@ -17,6 +17,7 @@ from compileiq.search_spaces.space import Genome
 from compileiq.types import ProblemType
 
 if TYPE_CHECKING:
+    from compileiq._dump import ResultsDump
     from compileiq.ciq import Search
     from compileiq.results import SearchResult
 
@@ -116,6 +117,13 @@ class Driver:
         self._result_cache: SearchResult | None = None
         self._refill_warned = False
         self._arrivals: _Arrivals | None = None
+        self.dump: ResultsDump | None = None
+        if search.dump_results is not None:
+            from compileiq._dump import ResultsDump
+
+            self.dump = ResultsDump(search.dump_results, self.config.num_objectives, self.config.normalize,
+                                    float(journal.meta().get("created", 0.0)),
+                                    existing=journal.result() if resume else None)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -322,8 +330,8 @@ class Driver:
         self.engine.tell(evaluations)
         if live:
             self.journal.check_present()  # one stat per batch: a deleted run folder stops the search
-            if self.search.dump_results is not None:
-                self.result().save(self.search.dump_results)
+            if self.dump is not None:
+                self.dump.flush()
             self.hooks.generation_end(self.search, generation, returned)
         if self.search.exit_on_failure and generation == 0 and first and successes == 0:
             from compileiq.ciq import SearchAbortedError
@@ -372,6 +380,8 @@ class Driver:
         """Commit `score` to the journal at once, then tell the evaluation hooks."""
         self.journal.record_score(score, generation, ask_seq, self.search.worker_name)
         self._result_cache = None
+        if self.dump is not None:
+            self.dump.add(score, generation, self.search.worker_name)
         if self.hooks.wants_evaluations:
             self.hooks.evaluation(self.search, score, generation)
 

@@ -115,7 +115,8 @@ class Search:
             subclass or an instance.
         engine: an engine name or `EngineConfig(name, {"seed": N, ...})`.
         cache_folder: where run folders go (default `~/.cache/compileiq`).
-        dump_results: a CSV path rewritten with every result after each batch.
+        dump_results: a CSV path kept up to date: the results recorded since the last batch are
+            appended after each batch (constant work per score; the layout of `SearchResult.save`).
         exit_on_failure: raise when every evaluation of the first batch fails.
         tracker_config: a `compileiq.types.TrackerConfig` (Loguru, MLflow, ...); disabled by default.
         disable_progress_bar: no progress bar (it is also hidden when stderr is not a terminal).
