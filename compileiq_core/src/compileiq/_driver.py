@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from compileiq.engines.base import Evaluation
-from compileiq.errors import SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
+from compileiq.errors import SearchAbortedError, SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
 from compileiq.evaluation import FailureWarnings
 from compileiq.journal import AskRecord, Journal, JournalError, JournalMismatchError
 from compileiq.plugins import get_plugin_manager
@@ -61,6 +61,8 @@ class _Replay:
     def __init__(self, journal: Journal) -> None:
         self.batches = journal.asks()
         self.scores: dict[str, Score] = {}
+        self.order: list[str] = []
+        """Candidates' param_ids in the order their Scores arrived (what asynchronous replay follows)."""
         self.baseline: Score | None = None
         self.evaluations = 0
         self.failures = 0
@@ -69,6 +71,7 @@ class _Replay:
                 self.baseline = self.baseline or score
             elif str(score.param_id) not in self.scores:
                 self.scores[str(score.param_id)] = score
+                self.order.append(str(score.param_id))
                 self.evaluations += 1
                 self.failures += int(score.failed)
         self.position = 0
@@ -148,10 +151,16 @@ class Driver:
             self.worker.setup()
             self.worker.score_sink = self._on_score
             try:
-                for generation in range(self.config.generations):
-                    if not self._generation(generation):
-                        break
-                if replay is not None and replay.active:
+                mode, window = self._scheduling()
+                if mode == "asynchronous":
+                    from compileiq._scheduler import AsynchronousLoop
+
+                    AsynchronousLoop(self, window).run()
+                else:
+                    for generation in range(self.config.generations):
+                        if not self._generation(generation):
+                            break
+                if mode != "asynchronous" and replay is not None and replay.active:
                     raise JournalMismatchError(
                         f"The engine {search.engine.name!r} finished the search with "
                         f"{len(replay.batches) - replay.position} journaled batch(es) never asked again; the "
@@ -176,6 +185,31 @@ class Driver:
             finally:
                 self.hooks.search_end(search, self.result(), error)
         return self.result()
+
+    def _scheduling(self) -> tuple[str, int]:
+        """The run's scheduling mode and window (journaled by the first start(), kept on resume)."""
+        if self.replay is not None:
+            journaled = self.journal.meta().get("scheduling") or {"mode": "generational"}
+            mode, window = str(journaled.get("mode")), int(journaled.get("window") or self.num_workers)
+            if mode == "asynchronous" and not self.worker.supports_submission:
+                raise JournalMismatchError(
+                    f"The run in {str(self.journal.path.parent)!r} used asynchronous scheduling, which worker "
+                    f"{self.search.worker_name!r} does not support (supports_submission is False); resume it with "
+                    "a worker that does (sequential, async, multiprocess), or start a new search."
+                )
+            return mode, window
+        mode = self.config.scheduling
+        if mode == "asynchronous" and not self.worker.supports_submission:
+            warnings.warn(
+                f"scheduling='asynchronous' needs a worker with the submission contract; worker "
+                f"{self.search.worker_name!r} has none (supports_submission is False), so this search runs "
+                "generational batches.",
+                UserWarning,
+                stacklevel=5,
+            )
+            mode = "generational"
+        self.journal.set_meta({"scheduling": {"mode": mode, "window": self.num_workers}})
+        return mode, self.num_workers
 
     def _generation(self, generation: int) -> bool:
         """Fill one generation; False when the space is exhausted and the search must end."""
@@ -334,8 +368,6 @@ class Driver:
                 self.dump.flush()
             self.hooks.generation_end(self.search, generation, returned)
         if self.search.exit_on_failure and generation == 0 and first and successes == 0:
-            from compileiq.ciq import SearchAbortedError
-
             reason = next((s.metadata_dict.get("error") for s in returned if not s.is_baseline
                            and s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
             raise SearchAbortedError(

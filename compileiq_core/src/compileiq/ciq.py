@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from compileiq.engines.base import EngineConfig
-from compileiq.errors import SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
+from compileiq.errors import SearchAbortedError, SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
 from compileiq.registry import resolve_engine, resolve_worker
 from compileiq.search_spaces.space import SearchSpace
 from compileiq.types import SearchConfiguration, WorkerTypes
@@ -36,14 +36,6 @@ _FIELDS = (
     "objective_function", "search_space", "search_config", "worker_type", "tracker_config", "debug",
     "cache_folder", "dump_results", "disable_progress_bar", "exit_on_failure", "engine",
 )
-
-
-class SearchAbortedError(RuntimeError):
-    """The search stopped on purpose (e.g. `exit_on_failure`); `.result` holds what finished."""
-
-    def __init__(self, message: str, result: SearchResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 def _keep_cache() -> bool:

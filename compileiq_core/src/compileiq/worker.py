@@ -73,6 +73,10 @@ class BaseWorker(ABC):
     task options); False: unknown keywords are accepted and ignored."""
     one_baseline_per_search: ClassVar[bool] = True
     """False for a worker that measures a baseline per node or device (e.g. Ray)."""
+    supports_submission: ClassVar[bool] = False
+    """True when the worker implements the optional submission contract (`open_submissions`,
+    `submit`, `collect`, `cancel`, `close_submissions`): asynchronous scheduling then keeps every
+    worker busy. A worker without it runs generational batches through `run()`."""
 
     def __init__(
         self,
@@ -175,6 +179,39 @@ class BaseWorker(ABC):
         self.baseline_score = baseline
         self.report_score(baseline)
         return [baseline]
+
+    # -- the optional submission contract (asynchronous scheduling) -----------------------------
+
+    def open_submissions(self, *, function: Callable[..., Any], num_function_returns: int = 1,
+                         **kwargs: Any) -> None:
+        """Get ready for single submissions of `function` (kwargs as `run()` gets them:
+        `num_workers`, `task_timeout`, and the user's `start()` keywords). Called once per
+        `start()` in asynchronous mode, after `setup()`; `close_submissions()` ends it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def submit(self, params: ParamArg, param_id: int | str) -> None:
+        """Start evaluating one configuration; return at once. Its Score comes from `collect()`.
+
+        The core keeps at most `num_workers` submissions in flight; the worker may queue beyond
+        its free capacity. A candidate's `task_timeout` runs from when it starts, not when queued.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def collect(self, timeout: float | None = None) -> list[Score]:
+        """The Scores of submissions finished since the last call, in the order they finished
+        (each finished with `deliver`: normalized and reported). Waits up to `timeout` seconds
+        (None: until at least one finishes) when none is ready; `[]` when nothing is in flight
+        or the wait ran out. Timeouts and crashes come back as INVALID Scores, as from `run()`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def cancel(self) -> None:
+        """Stop every submission in flight (their Scores are never collected); idempotent."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def close_submissions(self) -> None:
+        """End the submissions opened by `open_submissions` (cancelling any still in flight);
+        the worker stays set up for `run()` or another `open_submissions`. Safe to call twice."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
 
     def deliver(self, score: Score) -> Score:
         """Finish a Score as it arrives: normalize it against the baseline, then `report_score` it.
