@@ -157,3 +157,17 @@ def bench_ray(session: nox.Session) -> None:
     install_editable(session, "compileiq-ray", extras="")
     session.run("python", "benchmarks/dispatch/ray_bench.py", *session.posargs,
                 env={**STRICT, "RAY_USAGE_STATS_ENABLED": "0"})
+
+
+@nox.session
+def bench_kernels(session: nox.Session) -> None:
+    """Replay measured GPU kernel spaces: our engine beside Kernel Tuner, Optuna and random.
+
+    Kernel Tuner and Optuna are installed in this session only. The spaces are read from
+    `../shared/data/kernels` (or `--data PATH`); writes docs/benchmarks-kernels.md and
+    docs/img/kernels_*.png. Extra arguments go to run.py, e.g. `-- --seeds 0-4 --only ours`.
+    """
+    install_editable(session, extras="")
+    session.install("kernel_tuner==1.5.0", "scikit-learn", "optuna", "matplotlib", "scipy")
+    session.run("python", "benchmarks/kernels/run.py", *session.posargs,
+                env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})

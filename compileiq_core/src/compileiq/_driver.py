@@ -211,6 +211,28 @@ class Driver:
         self.journal.set_meta({"scheduling": {"mode": mode, "window": self.num_workers}})
         return mode, self.num_workers
 
+    def recommended(self) -> Any:
+        """The engine's recommended configuration (decoded), if it makes one."""
+        recommend = getattr(self.engine, "recommend", None)
+        genome = recommend() if callable(recommend) else None
+        return None if genome is None else self.search.space.decode(tuple(genome))
+
+    def _check_feasible(self, genomes: list[Any]) -> None:
+        """An engine must honour the constraints; one that does not is stopped before evaluating."""
+        constraints = self.search.space.constraints
+        if constraints is None:
+            return
+        for genome in genomes:
+            broken = constraints.violated(tuple(genome))
+            if broken is not None:
+                from compileiq.errors import ConstraintError
+
+                raise ConstraintError(
+                    f"The engine {self.search.engine.name!r} proposed {self.search.space.decode(tuple(genome))!r}, "
+                    f"which violates the constraint {broken!r}; it does not honour Search(constraints=...). "
+                    "Use an engine that does (genetic, random) or drop the constraints."
+                )
+
     def _generation(self, generation: int) -> bool:
         """Fill one generation; False when the space is exhausted and the search must end."""
         self.search.current_generation = generation
@@ -219,6 +241,7 @@ class Driver:
         while needed > 0:
             try:
                 genomes = self.engine.ask(needed, generation)
+                self._check_feasible(genomes)
             except SearchSpaceExhaustedError as exc:
                 if generation == 0 and batches == 0:
                     raise SearchSpaceExhaustedError(

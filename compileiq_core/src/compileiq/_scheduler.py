@@ -151,6 +151,7 @@ class AsynchronousLoop:
                     stacklevel=5,
                 )
                 return
+            driver._check_feasible([genome])
             params = driver.search.space.decode(genome)
             if self.replay_asks:
                 record = self.replay_asks.popleft()

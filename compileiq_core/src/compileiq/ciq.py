@@ -34,7 +34,7 @@ SearchConfigInput = Union[SearchConfiguration, dict[str, Any], Path, str]
 DEFAULT_ENGINE = "genetic"
 _FIELDS = (
     "objective_function", "search_space", "search_config", "worker_type", "tracker_config", "debug",
-    "cache_folder", "dump_results", "disable_progress_bar", "exit_on_failure", "engine",
+    "cache_folder", "dump_results", "disable_progress_bar", "exit_on_failure", "engine", "constraints",
 )
 
 
@@ -93,6 +93,20 @@ def _build_worker(worker_type: Any, cache_folder: Path, normalize: bool) -> Base
     return worker
 
 
+def _journal_constraints(folder: Path, meta: dict[str, Any], given: list[Any] | None) -> list[Any] | None:
+    """The constraints to resume with: `given`, else the journal's expressions."""
+    journaled = meta.get("constraints") or []
+    if given is not None:
+        return given  # checked against the journal's fingerprint when the run reopens
+    callables = [c["callable"] for c in journaled if "callable" in c]
+    if callables:
+        raise TypeError(
+            f"The run in {str(folder)!r} was constrained by callable(s) {callables}, which a journal cannot "
+            "hold; pass Search.resume(..., constraints=[...]) with the run's constraints."
+        )
+    return [c["expression"] for c in journaled] or None
+
+
 class Search:
     """A tuning run: the engine proposes, the worker evaluates, the engine learns.
 
@@ -106,6 +120,9 @@ class Search:
             "async", "ray", or any installed plugin's), a `WorkerTypes` member, a `BaseWorker`
             subclass or an instance.
         engine: an engine name or `EngineConfig(name, {"seed": N, ...})`.
+        constraints: configurations the engine may propose: expressions over parameter names
+            (`"block_size_x * block_size_y <= 1024"`) or callables taking the configuration;
+            see `compileiq.search_spaces.constraints`. Checked here, before anything runs.
         cache_folder: where run folders go (default `~/.cache/compileiq`).
         dump_results: a CSV path kept up to date: the results recorded since the last batch are
             appended after each batch (constant work per score; the layout of `SearchResult.save`).
@@ -135,6 +152,7 @@ class Search:
         disable_progress_bar: bool = False,
         exit_on_failure: bool = True,
         engine: str | EngineConfig | None = None,
+        constraints: list[Any] | None = None,
         _run_folder: str | Path | None = None,
         **unknown: Any,
     ) -> None:
@@ -154,8 +172,9 @@ class Search:
         self.objective_function = objective_function
         self.search_config = SearchConfiguration.coerce(search_config)
         self.search_config.warn_retired()
-        self.space = SearchSpace.from_input(search_space)
+        self.space = SearchSpace.from_input(search_space).with_constraints(constraints)
         self.search_space = search_space
+        self.constraints = constraints
         self.tracker_config = tracker_config
         self.debug = bool(debug)
         self.dump_results = Path(dump_results) if dump_results is not None else None
@@ -185,6 +204,9 @@ class Search:
         self.worker = _build_worker(worker_type, self.cache_folder, self.search_config.normalize)
         self._check_objective_kind()
         self.result: SearchResult | None = None
+        self.recommended: Any = None
+        """After `start()`: the configuration the engine believes truly best (noise filtered, see
+        `GeneticEngine.recommend`), or None when the engine has no such estimate."""
 
     def _make_folder(self) -> None:
         from compileiq.run_folder import make_run_folder
@@ -211,6 +233,7 @@ class Search:
         disable_progress_bar: bool = False,
         debug: bool = False,
         exit_on_failure: bool | None = None,
+        constraints: list[Any] | None = None,
     ) -> Search:
         """A Search that continues the run journaled in `run_folder`; call `start()` on it.
 
@@ -219,7 +242,8 @@ class Search:
         search goes on exactly as the uninterrupted run would have. `search_space` (optional) is
         checked against the journal's; `worker_type` defaults to the run's worker name;
         `exit_on_failure` defaults to the run's (pass False to go on after a run aborted because
-        its whole first batch failed).
+        its whole first batch failed). `constraints` default to the run's expressions; a run
+        with callable constraints needs them passed again (checked against the journal's).
         """
         from compileiq.journal import Journal, JournalError, JournalMismatchError
         from compileiq.run_folder import check_run_folder
@@ -250,9 +274,10 @@ class Search:
                 f"The journal in {str(folder)!r} lacks what a resume needs ({type(exc).__name__}: {exc}); it was "
                 "not written by a complete start() of this version."
             ) from None
+        constraints = _journal_constraints(folder, meta, constraints)
         if search_space is not None:
             given = SearchSpace.from_input(search_space)
-            if given.fingerprint() != meta.get("space_fingerprint"):
+            if given.with_constraints(constraints).fingerprint() != meta.get("space_fingerprint"):
                 raise JournalMismatchError(
                     f"The journal in {str(folder)!r} belongs to another search space (fingerprint "
                     f"{str(meta.get('space_fingerprint'))[:12]}, given {given.fingerprint()[:12]}). Resume with "
@@ -273,7 +298,7 @@ class Search:
                 worker_type=worker_type, tracker_config=tracker_config, debug=debug, cache_folder=folder.parent,
                 dump_results=dump_results, disable_progress_bar=disable_progress_bar,
                 exit_on_failure=bool(meta.get("exit_on_failure", True)) if exit_on_failure is None
-                else exit_on_failure, engine=engine, _run_folder=folder,
+                else exit_on_failure, engine=engine, constraints=constraints, _run_folder=folder,
             )
 
     def _check_objective_kind(self) -> None:
@@ -386,6 +411,7 @@ class Search:
                             task_timeout=task_timeout, worker_kwargs=kwargs, journal=journal,
                             resume=self._resuming, seed=seed)
             self.result = driver.run()
+            self.recommended = driver.recommended()
         finally:
             self._resuming = False
             self.current_generation = 0
@@ -407,8 +433,8 @@ class Search:
             if meta.get("space_fingerprint") != self.space.fingerprint():
                 journal.close()
                 raise JournalMismatchError(
-                    f"The journal in {str(self.cache_folder)!r} belongs to another search space; resume with the "
-                    "space the run started with."
+                    f"The journal in {str(self.cache_folder)!r} belongs to another search space or other "
+                    "constraints; resume with the space and constraints the run started with."
                 )
             return journal, int(meta["engine"]["seed"])
         seed = self.seed
@@ -419,6 +445,7 @@ class Search:
             "config": self.search_config.model_dump(),
             "space": self.space.to_json(),
             "space_fingerprint": self.space.fingerprint(),
+            "constraints": self.space.constraints.to_json() if self.space.constraints is not None else [],
             "engine": {"name": self.engine.name, "options": {k: v for k, v in self.engine.options.items()
                                                              if k != "seed"}, "seed": seed},
             "worker": self.worker_name,

@@ -7,6 +7,7 @@ from typing import Any
 __all__ = [
     "CompileIQError",
     "ConfigurationError",
+    "ConstraintError",
     "EngineNotInstalledError",
     "NameConflictError",
     "NotInstalledError",
@@ -36,6 +37,10 @@ class ConfigurationError(CompileIQError, ValueError):
 
 class SearchSpaceError(CompileIQError, ValueError):
     """A search space is malformed."""
+
+
+class ConstraintError(SearchSpaceError):
+    """A search-space constraint is malformed, unsatisfiable, or failed while being checked."""
 
 
 class ScoreValidationError(CompileIQError, ValueError):

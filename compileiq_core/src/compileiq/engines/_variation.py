@@ -3,7 +3,9 @@
 Everything works on int arrays of genomes (one row per genome) so a few thousand offspring
 cost a few milliseconds. Mutation respects what each gene is: a range gene moves to a nearby
 grid point (a rounded Gaussian step whose width is drawn per child, from one grid step to a
-third of the range), a choice gene takes another value, a knockable gene is switched on or off.
+third of the range), a choice among numbers (ordinal) moves to a neighbouring value half the
+time and to any other value otherwise, another choice gene takes another value, a knockable
+gene is switched on or off.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.random import Generator
 
+from compileiq.engines._surrogate import ordinal_ranks
 from compileiq.search_spaces.models import RangeParamConfig
 from compileiq.search_spaces.space import KNOCKED_OUT, SearchSpace
 
@@ -25,6 +28,12 @@ class Variation:
         self.sizes = np.array([p.size for p in space.params], dtype=np.int64)
         self.knockable = np.array([p.knockable for p in space.params], dtype=bool)
         self.is_range = np.array([isinstance(p.config, RangeParamConfig) for p in space.params], dtype=bool)
+        # ordinal choices: value index -> rank, and rank -> value index
+        self.ranks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for gene, param in enumerate(space.params):
+            ranks = ordinal_ranks(param.config)
+            if ranks is not None:
+                self.ranks[gene] = (ranks, np.argsort(ranks))
         self.mutable = (self.sizes > 1) | self.knockable
         self.mutable_genes = np.flatnonzero(self.mutable)
         count = max(len(self.mutable_genes), 1)
@@ -91,6 +100,14 @@ class Variation:
                     moved = np.where(moved < 0, -moved, moved)
                     moved = np.where(moved > size - 1, 2 * (size - 1) - moved, moved)
                     new[idx] = np.clip(moved, 0, size - 1)
+                elif gene in self.ranks:
+                    to_rank, to_index = self.ranks[gene]
+                    jump = (current + rng.integers(1, size, size=len(idx))) % size
+                    step = rng.choice(np.array([-1, 1]), size=len(idx))
+                    rank = to_rank[current] + step
+                    rank = np.where((rank < 0) | (rank > size - 1), to_rank[current] - step, rank)
+                    near = to_index[rank]
+                    new[idx] = np.where(rng.random(len(idx)) < 0.5, near, jump)
                 else:
                     new[idx] = (current + rng.integers(1, size, size=len(idx))) % size
             children[rows, gene] = new

@@ -104,6 +104,14 @@ class Engine(ABC):
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
         """Learn from evaluated genomes (in the order they were asked)."""
 
+    def recommend(self) -> Genome | None:
+        """The evaluated genome the engine believes truly best, or None (no estimate of its own).
+
+        `Search.recommended` reports it after a run; engines that model noise override this
+        to keep the winner's curse (a lucky measurement) out of the answer.
+        """
+        return None
+
     def sample(self, n: int) -> list[Genome]:
         """`n` draws from the initial distribution; repeats allowed, state untouched."""
         rng = random.Random(self.seed)
@@ -112,8 +120,8 @@ class Engine(ABC):
     # -- helpers for subclasses -------------------------------------------------------------
 
     def remaining(self) -> int:
-        """How many configurations were never proposed."""
-        return self.space.cardinality - len(self.seen)
+        """How many feasible configurations were never proposed (constraints respected)."""
+        return self.space.feasible_cardinality - len(self.seen)
 
     def fresh_random(self, n: int, max_tries_per_item: int = 50) -> list[Genome]:
         """`n` unseen genomes from the initial distribution, marked as seen.
@@ -125,7 +133,7 @@ class Engine(ABC):
         if n > self.remaining():
             raise SearchSpaceExhaustedError(
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
-                f"{self.space.cardinality}, {n} asked."
+                f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
         out: list[Genome] = []
         tries = 0
@@ -140,15 +148,21 @@ class Engine(ABC):
         return out
 
     def _unseen_uniform(self, n: int) -> list[Genome]:
-        if self.space.cardinality <= 1 << 20:
-            pool = [g for g in self.space.enumerate_genomes() if g not in self.seen]
+        space = self.space
+        if space.feasible_genomes is not None or space.cardinality <= 1 << 20:
+            pool = [g for g in space.enumerate_genomes() if g not in self.seen]
+            if len(pool) < n:
+                raise SearchSpaceExhaustedError(
+                    f"only {len(pool)} unseen feasible configuration(s) remain, {n} asked."
+                )
             picked = self.rng.sample(pool, n)
         else:
             picked = []
+            options = [space.gene_options(i) for i in range(len(space.params))]
             while len(picked) < n:
-                genome = tuple(
-                    self.rng.choice(self.space.gene_options(i)) for i in range(len(self.space.params))
-                )
+                genome = tuple(self.rng.choice(o) for o in options)
+                if space.constraints is not None and not space.constraints.check(genome):
+                    genome = space.sample_genome(self.rng, 0.0)
                 if genome not in self.seen and genome not in picked:
                     picked.append(genome)
         self.seen.update(picked)

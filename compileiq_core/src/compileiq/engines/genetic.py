@@ -17,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from compileiq.engines._feasibility import FeasibilityMask
 from compileiq.engines._pareto import hypervolume_improvement_2d, nondominated_ranks, pareto_order
 from compileiq.engines._surrogate import Encoder, GaussianProcess, expected_improvement, normal_scores
 from compileiq.engines._variation import Variation
 from compileiq.engines.base import Engine, Evaluation
 from compileiq.errors import SearchSpaceExhaustedError
+from compileiq.search_spaces.models import ChoiceParamConfig
 from compileiq.search_spaces.space import Genome, SearchSpace
 
 __all__ = ["GeneticEngine"]
@@ -65,7 +67,10 @@ class GeneticEngine(Engine):
             each child draws its rate among 0.5, 1, 2 or 4 mutated genes on average.
         crossover_probability: probability that a child mixes two parents (uniform crossover);
             default 0.9.
-        tournament_size: parents compared per tournament; default 2.
+        tournament_size: parents compared per tournament; default 3 when most genes that can
+            change are choices among several values (kernel-like, categorical spaces, where
+            more selection pressure found the optimum sooner on held-out seeds and synthetic
+            spaces), else 2.
         parents: how many of the best configurations breed; default `pool_size` (twice that
             with several objectives, to hold a spread of the front). `survivor_count`
             (upstream amber's name) is accepted as an alias.
@@ -79,6 +84,9 @@ class GeneticEngine(Engine):
             several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
             two thirds and the most recent third); bounds the engine's time per generation.
+        measurement_noise: relative standard deviation of repeated measurements of one
+            configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
+            `Search.recommended`) guards against the winner's curse; see `recommend`.
     """
 
     name = "genetic"
@@ -93,18 +101,21 @@ class GeneticEngine(Engine):
         mutation = options.get("mutation_probability")
         self.mutation_probability = None if mutation is None else _number("mutation_probability", mutation, 1e-9, 1)
         self.crossover_probability = _number("crossover_probability", options.get("crossover_probability", 0.9), 0, 1)
-        self.tournament_size = _number("tournament_size", options.get("tournament_size", 2), 1, 64, integer=True)
+        self.tournament_size = _number("tournament_size", options.get("tournament_size", _default_tournament(space)),
+                                       1, 64, integer=True)
         default_parents = self.pool_size if self.num_objectives == 1 else 2 * self.pool_size
         self.parents = _number("parents", options.get("parents", default_parents), 1, 10**6, integer=True)
         self.screening = _number("screening", options.get("screening", 25), 1, 1000, integer=True)
         self.fresh_share = _number("fresh_share", options.get("fresh_share", 0.1), 0, 1)
         default_diversity = 0.5 if self.num_objectives == 1 else 0.0
         self.diversity = _number("diversity", options.get("diversity", default_diversity), 0, 10)
+        self.measurement_noise = _number("measurement_noise", options.get("measurement_noise", 0.0), 0, 1)
         self.surrogate_points = _number("surrogate_points", options.get("surrogate_points", 150), 10, 5000,
                                         integer=True)
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
                                     self.tournament_size)
         self._encoder = Encoder(space)
+        self._feasible = FeasibilityMask(space)
         self._genomes: list[Genome] = []
         self._costs: list[tuple[float, ...] | None] = []
         self._elite: list[int] = []  # archive indices of the current parents, best first
@@ -124,7 +135,7 @@ class GeneticEngine(Engine):
         if n > self.remaining():
             raise SearchSpaceExhaustedError(
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
-                f"{self.space.cardinality}, {n} asked."
+                f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
         if generation == 0 or not any(c is not None for c in self._costs):
             return self.fresh_random(n)
@@ -149,6 +160,39 @@ class GeneticEngine(Engine):
                     costs = None  # a wrong arity or NaN can only be treated as a failure
             self._genomes.append(tuple(evaluation.genome))
             self._costs.append(costs)
+
+    def recommend(self) -> Genome | None:
+        """The evaluated configuration this engine believes truly best (one objective).
+
+        Without `measurement_noise` (the default), the best measured one: from single
+        measurements, a lucky draw and a sharp, isolated optimum look alike, and smoothing
+        them away cost real optima on measured kernel spaces. With `measurement_noise` = the
+        measurements' relative standard deviation (e.g. 0.01), every configuration measured
+        within two deviations of the best is a candidate, and the one the surrogate's
+        noise-filtered estimate (fitted to log values) ranks best is returned: a lucky draw
+        its neighbours contradict loses to a configuration they support (the winner's curse).
+        None before any success, and with several objectives (the Pareto front is the answer).
+        """
+        if self.num_objectives != 1:
+            return None
+        good = [i for i, c in enumerate(self._costs) if c is not None]
+        if not good:
+            return None
+        values = np.array([self._costs[i][0] for i in good])  # type: ignore[index]
+        order = np.argsort(values, kind="stable")
+        best = good[int(order[0])]
+        top = order[: self.surrogate_points]
+        if not self.measurement_noise or len(good) < 8 or not self._encoder.width or not (values[top] > 0).all():
+            return self._genomes[best]
+        y = np.log(values[top])
+        near = np.flatnonzero(y <= y[0] + 2.0 * self.measurement_noise)
+        spread = float(y.std())
+        if len(near) < 2 or spread <= 0:
+            return self._genomes[best]
+        genomes = np.array([self._genomes[good[i]] for i in top], dtype=np.int64)
+        model = GaussianProcess(self._encoder(genomes), (y - y.mean()) / spread)
+        smoothed = model.smoothed()
+        return tuple(int(g) for g in genomes[near[int(np.argmin(smoothed[near]))]])
 
     # -- one generation -----------------------------------------------------------------------
 
@@ -247,6 +291,18 @@ class GeneticEngine(Engine):
         total = min(max(n * self.screening, n), max(_MAX_CANDIDATES, 2 * n)) if screened else n * 2
         fresh = int(round(total * self.fresh_share)) if screened else 0
         children = self._variation.offspring(self._parents_array, total - fresh, rng)
+        if self._feasible.constrained:
+            # breeding never proposes what the constraints forbid: drop infeasible children,
+            # breed again (up to three rounds) while fewer than half are left
+            kept = [children[self._feasible(children)]]
+            count = len(kept[0])
+            for _ in range(3):
+                if count >= (total - fresh) // 2:
+                    break
+                more = self._variation.offspring(self._parents_array, total - fresh, rng)
+                kept.append(more[self._feasible(more)])
+                count += len(kept[-1])
+            children = np.concatenate(kept)
         rows: dict[Genome, None] = {}
         for row in children.tolist():
             genome = tuple(row)
@@ -320,6 +376,13 @@ class GeneticEngine(Engine):
         return np.concatenate([np.array(picked, dtype=np.int64), rest])
 
 
+def _default_tournament(space: SearchSpace) -> int:
+    """3 when choices among several values are most of the mutable genes, else 2."""
+    mutable = [p for p in space.params if p.size > 1 or p.knockable]
+    choices = [p for p in mutable if isinstance(p.config, ChoiceParamConfig) and p.size > 1]
+    return 3 if mutable and 2 * len(choices) >= len(mutable) else 2
+
+
 def _standardized(values: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance; failures (inf) one deviation above the worst success."""
     finite = np.isfinite(values)
@@ -333,5 +396,5 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
-    "screening", "fresh_share", "surrogate_points", "diversity",
+    "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise",
 })

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import random
 
+    from compileiq.search_spaces.constraints import ConstraintInput, Constraints
+
 from compileiq.errors import SearchSpaceError
 from compileiq.search_spaces.models import (
     PARAM_TYPES,
@@ -116,6 +118,9 @@ class SearchSpace:
             self._skeletons.append(self._flatten(index, space, (), params))
         self.params = tuple(params)
         self._flat = all(len(p.path) == 1 for p in self.params) and len(spaces) == 1
+        self.constraints: Constraints | None = None
+        """The compiled constraints (see `with_constraints`), or None."""
+        self._feasible: list[Genome] | None = None
 
     def _flatten(self, index: int, node: dict[str, Any], prefix: tuple[str, ...], out: list[Param]) -> dict[str, Any]:
         skeleton: dict[str, Any] = {}
@@ -218,12 +223,54 @@ class SearchSpace:
         return cls([cls._dict_from_schema(data)], is_list=False)
 
     def fingerprint(self) -> str:
-        """A stable hash of the space's structure and domains."""
+        """A stable hash of the space's structure and domains, and of its constraints if any."""
         import hashlib
         import json
 
         text = json.dumps(self.to_json(), sort_keys=True, default=repr)
+        if self.constraints is not None:
+            text += json.dumps(self.constraints.fingerprints())
         return hashlib.sha256(text.encode()).hexdigest()
+
+    # -- constraints -------------------------------------------------------------------------
+
+    def with_constraints(self, constraints: Sequence[ConstraintInput] | None) -> SearchSpace:
+        """This space restricted by `constraints` (added to any it already has).
+
+        Checks them at once: an unknown name, a forbidden construct, or constraints that no
+        configuration satisfies raise `ConstraintError` here, before anything is evaluated.
+        Spaces small enough (after pruning) have their feasible configurations enumerated.
+        """
+        import copy
+
+        from compileiq.search_spaces.constraints import Constraints
+
+        if not constraints:
+            return self
+        if isinstance(constraints, str) or callable(constraints):
+            constraints = [constraints]
+        before = [c.source for c in self.constraints.items] if self.constraints is not None else []
+        new = copy.copy(self)
+        new.constraints = Constraints(new, [*before, *constraints])
+        new._feasible = None
+        from compileiq.search_spaces._feasible import prepare
+
+        prepare(new)
+        return new
+
+    def is_feasible(self, genome: Genome) -> bool:
+        """Whether `genome` satisfies every constraint (always True without constraints)."""
+        return self.constraints is None or self.constraints.check(genome)
+
+    @property
+    def feasible_genomes(self) -> list[Genome] | None:
+        """Every feasible genome when they were enumerated (constrained, small spaces), else None."""
+        return self._feasible
+
+    @property
+    def feasible_cardinality(self) -> int:
+        """How many configurations satisfy the constraints (the Cartesian size when unknown)."""
+        return len(self._feasible) if self._feasible is not None else self.cardinality
 
     # -- genomes -----------------------------------------------------------------------------
 
@@ -241,13 +288,38 @@ class SearchSpace:
         return ([KNOCKED_OUT] if param.knockable else []) + list(range(param.size))
 
     def enumerate_genomes(self) -> Iterator[Genome]:
-        """Every genome of the space, in a fixed order."""
+        """Every feasible genome of the space (every genome without constraints), in a fixed order."""
         import itertools
 
-        return itertools.product(*(self.gene_options(i) for i in range(len(self.params))))
+        if self._feasible is not None:
+            return iter(self._feasible)
+        product = itertools.product(*(self.gene_options(i) for i in range(len(self.params))))
+        if self.constraints is None:
+            return product
+        return (g for g in product if self.is_feasible(g))
 
     def sample_genome(self, rng: random.Random, seed_threshold: float | None = 0.9) -> Genome:
-        """A draw from the initial distribution: knockout priors and seeded-range windows."""
+        """A draw from the initial distribution: knockout priors and seeded-range windows.
+
+        With constraints, draws are repeated until one satisfies them (the initial
+        distribution restricted to feasible configurations); after 64 misses the draw is
+        uniform among the enumerated feasible configurations, or found by a randomized
+        pruned search when there are too many to enumerate.
+        """
+        genome = self._draw(rng, seed_threshold)
+        if self.constraints is None:
+            return genome
+        for _ in range(64):
+            if self.constraints.check(genome):
+                return genome
+            genome = self._draw(rng, seed_threshold)
+        if self._feasible is not None:
+            return self._feasible[rng.randrange(len(self._feasible))]
+        from compileiq.search_spaces._feasible import random_feasible
+
+        return random_feasible(self, rng)
+
+    def _draw(self, rng: random.Random, seed_threshold: float | None) -> Genome:
         genes = []
         for param in self.params:
             cfg = param.config
