@@ -72,7 +72,7 @@ class Spy:
         self.running += 1
         self.most = max(self.most, self.running)
         self.events.append(("start", config["x"], time.monotonic()))
-        await asyncio.sleep(0.4 if config["x"] % 5 == 0 else 0.01)
+        await asyncio.sleep(1.0 if config["x"] % 5 == 0 else 0.005)
         self.events.append(("end", config["x"], time.monotonic()))
         self.running -= 1
         return float(config["x"])
