@@ -18,7 +18,7 @@ from compileiq.types import ProblemType
 
 if TYPE_CHECKING:
     from compileiq._dump import ResultsDump
-    from compileiq.ciq import Search
+    from compileiq._run import RunPlan
     from compileiq.results import SearchResult
 
 
@@ -39,19 +39,19 @@ class _Hooks:
         self._end = hook.compileiq_search_end
         self.wants_evaluations = bool(self._evaluation.get_hookimpls())
 
-    def search_start(self, search: Search, run_info: dict[str, Any]) -> None:
+    def search_start(self, search: Any, run_info: dict[str, Any]) -> None:
         self._start(search=search, run_info=run_info)
 
-    def evaluation(self, search: Search, score: Score, generation: int) -> None:
+    def evaluation(self, search: Any, score: Score, generation: int) -> None:
         self._evaluation(search=search, score=score, generation=generation)
 
-    def generation_start(self, search: Search, generation: int, params_pool: Sequence[Any]) -> None:
+    def generation_start(self, search: Any, generation: int, params_pool: Sequence[Any]) -> None:
         self._generation_start(search=search, generation=generation, params_pool=params_pool)
 
-    def generation_end(self, search: Search, generation: int, scores: Sequence[Score]) -> None:
+    def generation_end(self, search: Any, generation: int, scores: Sequence[Score]) -> None:
         self._generation_end(search=search, generation=generation, scores=scores)
 
-    def search_end(self, search: Search, result: SearchResult | None, error: BaseException | None) -> None:
+    def search_end(self, search: Any, result: SearchResult | None, error: BaseException | None) -> None:
         self._end(search=search, result=result, error=error)
 
 
@@ -100,14 +100,14 @@ class _Arrivals:
 
 
 class Driver:
-    """Runs one `start()` of a Search, journaling every ask and score; replays a journal to resume."""
+    """Runs one `start()`: asks the engine, dispatches to the worker, records each Score (journal,
+    hooks) and tells the engine; replays a journal to resume. It sees only its `RunPlan`."""
 
-    def __init__(self, search: Search, *, num_workers: int, task_timeout: float | None,
-                 worker_kwargs: dict[str, Any], journal: Journal, resume: bool = False,
-                 seed: int | None = None) -> None:
-        self.search = search
-        self.config = search.search_config
-        self.worker = search.worker
+    def __init__(self, plan: RunPlan, *, num_workers: int, task_timeout: float | None,
+                 worker_kwargs: dict[str, Any], journal: Journal, resume: bool = False) -> None:
+        self.plan = plan
+        self.config = plan.config
+        self.worker = plan.worker
         self.num_workers = num_workers
         self.task_timeout = task_timeout
         self.worker_kwargs = worker_kwargs
@@ -115,33 +115,34 @@ class Driver:
         self.sign = -1.0 if self.config.problem_type is ProblemType.MAX else 1.0
         self.failures = FailureWarnings()
         self.hooks = _Hooks()
-        self.engine = search._new_engine(seed)
+        self.engine = plan.engine
         self.replay = _Replay(journal) if resume else None
         self._result_cache: SearchResult | None = None
         self._refill_warned = False
         self._arrivals: _Arrivals | None = None
         self.dump: ResultsDump | None = None
-        if search.dump_results is not None:
+        if plan.dump_results is not None:
             from compileiq._dump import ResultsDump
 
-            self.dump = ResultsDump(search.dump_results, self.config.num_objectives, self.config.normalize,
+            self.dump = ResultsDump(plan.dump_results, self.config.num_objectives, self.config.normalize,
                                     float(journal.meta().get("created", 0.0)),
                                     existing=journal.result() if resume else None)
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> SearchResult:
-        search = self.search
+        plan = self.plan
+        search = plan.subject
         error: BaseException | None = None
         replay = self.replay
         if replay is not None and replay.baseline is not None and self.config.normalize:
             self.worker.baseline_score = replay.baseline
         self.journal.begin_session()
         self.hooks.search_start(search, {
-            "worker": search.worker_name, "engine": search.engine.name, "seed": self.engine.seed,
+            "worker": plan.worker_name, "engine": plan.engine_name, "seed": self.engine.seed,
             "num_workers": self.num_workers, "task_timeout": self.task_timeout,
-            "worker_kwargs": dict(self.worker_kwargs), "run_id": search.run_id,
-            "run_folder": str(search.cache_folder), "resumed": replay is not None,
+            "worker_kwargs": dict(self.worker_kwargs), "run_id": plan.run_id,
+            "run_folder": str(plan.run_folder), "resumed": replay is not None,
             "evaluations_done": replay.evaluations if replay else 0,
             "failures_done": replay.failures if replay else 0,
             "generations": self.config.generations, "pool_size": self.config.pool_size,
@@ -162,7 +163,7 @@ class Driver:
                             break
                 if mode != "asynchronous" and replay is not None and replay.active:
                     raise JournalMismatchError(
-                        f"The engine {search.engine.name!r} finished the search with "
+                        f"The engine {plan.engine_name!r} finished the search with "
                         f"{len(replay.batches) - replay.position} journaled batch(es) never asked again; the "
                         f"journal {str(self.journal.path)!r} does not match this engine or configuration."
                     )
@@ -194,7 +195,7 @@ class Driver:
             if mode == "asynchronous" and not self.worker.supports_submission:
                 raise JournalMismatchError(
                     f"The run in {str(self.journal.path.parent)!r} used asynchronous scheduling, which worker "
-                    f"{self.search.worker_name!r} does not support (supports_submission is False); resume it with "
+                    f"{self.plan.worker_name!r} does not support (supports_submission is False); resume it with "
                     "a worker that does (sequential, async, multiprocess), or start a new search."
                 )
             return mode, window
@@ -202,7 +203,7 @@ class Driver:
         if mode == "asynchronous" and not self.worker.supports_submission:
             warnings.warn(
                 f"scheduling='asynchronous' needs a worker with the submission contract; worker "
-                f"{self.search.worker_name!r} has none (supports_submission is False), so this search runs "
+                f"{self.plan.worker_name!r} has none (supports_submission is False), so this search runs "
                 "generational batches.",
                 UserWarning,
                 stacklevel=5,
@@ -215,11 +216,11 @@ class Driver:
         """The engine's recommended configuration (decoded), if it makes one."""
         recommend = getattr(self.engine, "recommend", None)
         genome = recommend() if callable(recommend) else None
-        return None if genome is None else self.search.space.decode(tuple(genome))
+        return None if genome is None else self.plan.space.decode(tuple(genome))
 
     def _check_feasible(self, genomes: list[Any]) -> None:
         """An engine must honour the constraints; one that does not is stopped before evaluating."""
-        constraints = self.search.space.constraints
+        constraints = self.plan.space.constraints
         if constraints is None:
             return
         for genome in genomes:
@@ -228,14 +229,14 @@ class Driver:
                 from compileiq.errors import ConstraintError
 
                 raise ConstraintError(
-                    f"The engine {self.search.engine.name!r} proposed {self.search.space.decode(tuple(genome))!r}, "
+                    f"The engine {self.plan.engine_name!r} proposed {self.plan.space.decode(tuple(genome))!r}, "
                     f"which violates the constraint {broken!r}; it does not honour Search(constraints=...). "
                     "Use an engine that does (genetic, random) or drop the constraints."
                 )
 
     def _generation(self, generation: int) -> bool:
         """Fill one generation; False when the space is exhausted and the search must end."""
-        self.search.current_generation = generation
+        self.plan.on_generation(generation)
         self.worker.current_generation = generation
         needed, batches, accepted = self.config.pool_size, 0, 0
         while needed > 0:
@@ -280,7 +281,7 @@ class Driver:
 
     @property
     def max_refills(self) -> int:
-        return self.search.max_refill_batches
+        return self.plan.max_refills
 
     @property
     def _replaying(self) -> bool:
@@ -296,7 +297,7 @@ class Driver:
             return None
         if batch.generation != generation or [tuple(g) for g in batch.genomes] != [tuple(g) for g in genomes]:
             raise JournalMismatchError(
-                f"Resuming {str(self.journal.path)!r}: the engine {self.search.engine.name!r} proposed other "
+                f"Resuming {str(self.journal.path)!r}: the engine {self.plan.engine_name!r} proposed other "
                 f"candidates than the journal holds for ask #{batch.seq} (generation {batch.generation}). The "
                 "engine is not deterministic for this seed, or its version changed since the run began; resume "
                 "with the engine version that started the run, or start a new search."
@@ -305,7 +306,7 @@ class Driver:
 
     def _batch(self, generation: int, genomes: list[Genome], first: bool) -> int:
         """Evaluate one batch (only its unscored part when replaying); returns how many succeeded."""
-        space = self.search.space
+        space = self.plan.space
         params = [space.decode(g) for g in genomes]
         replayed = self._replayed_batch(generation, genomes)
         done: dict[str, Score] = {}
@@ -321,7 +322,7 @@ class Driver:
         arrivals = _Arrivals({ids[i]: params[i] for i in pending}, generation, ask_seq)
         returned: list[Score] = list(done.values())
         if pending:
-            self.hooks.generation_start(self.search, generation, [params[i] for i in pending])
+            self.hooks.generation_start(self.plan.subject, generation, [params[i] for i in pending])
             self._arrivals = arrivals
             try:
                 ran = self._run_worker([params[i] for i in pending], [ids[i] for i in pending])
@@ -372,7 +373,7 @@ class Driver:
 
     def _run_worker(self, params: list[Any], ids: list[Any]) -> Any:
         return self.worker.run(
-            function=self.search.objective_function,
+            function=self.plan.objective,
             params_pool=params,
             params_ids=ids,
             num_function_returns=self.config.num_objectives,
@@ -389,8 +390,8 @@ class Driver:
             self.journal.check_present()  # one stat per batch: a deleted run folder stops the search
             if self.dump is not None:
                 self.dump.flush()
-            self.hooks.generation_end(self.search, generation, returned)
-        if self.search.exit_on_failure and generation == 0 and first and successes == 0:
+            self.hooks.generation_end(self.plan.subject, generation, returned)
+        if self.plan.exit_on_failure and generation == 0 and first and successes == 0:
             reason = next((s.metadata_dict.get("error") for s in returned if not s.is_baseline
                            and s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
             raise SearchAbortedError(
@@ -402,7 +403,7 @@ class Driver:
         return successes
 
     def _check_returned(self, returned: Any, ids: list[str]) -> dict[str, Score]:
-        name = self.search.worker_name
+        name = self.plan.worker_name
         if not isinstance(returned, (list, tuple)):
             raise RuntimeError(
                 f"worker {name!r} returned {type(returned).__name__} from run(); it must return a "
@@ -433,12 +434,12 @@ class Driver:
 
     def _record(self, score: Score, generation: int, ask_seq: int | None) -> None:
         """Commit `score` to the journal at once, then tell the evaluation hooks."""
-        self.journal.record_score(score, generation, ask_seq, self.search.worker_name)
+        self.journal.record_score(score, generation, ask_seq, self.plan.worker_name)
         self._result_cache = None
         if self.dump is not None:
-            self.dump.add(score, generation, self.search.worker_name)
+            self.dump.add(score, generation, self.plan.worker_name)
         if self.hooks.wants_evaluations:
-            self.hooks.evaluation(self.search, score, generation)
+            self.hooks.evaluation(self.plan.subject, score, generation)
 
     def result(self) -> SearchResult:
         """Every journaled score as a SearchResult (cached until the next score)."""

@@ -74,7 +74,7 @@ class AsynchronousLoop:
         driver = self.driver
         worker = driver.worker
         worker.open_submissions(
-            function=driver.search.objective_function, num_function_returns=driver.config.num_objectives,
+            function=driver.plan.objective, num_function_returns=driver.config.num_objectives,
             num_workers=driver.num_workers, task_timeout=driver.task_timeout, tracker=None,
             **driver.worker_kwargs,
         )
@@ -88,7 +88,7 @@ class AsynchronousLoop:
                 self._complete_next()
             if self.replay_asks:
                 raise JournalMismatchError(
-                    f"The engine {driver.search.engine.name!r} finished the search with {len(self.replay_asks)} "
+                    f"The engine {driver.plan.engine_name!r} finished the search with {len(self.replay_asks)} "
                     f"journaled ask(s) never asked again; the journal {str(driver.journal.path)!r} does not match "
                     "this engine or configuration."
                 )
@@ -152,12 +152,12 @@ class AsynchronousLoop:
                 )
                 return
             driver._check_feasible([genome])
-            params = driver.search.space.decode(genome)
+            params = driver.plan.space.decode(genome)
             if self.replay_asks:
                 record = self.replay_asks.popleft()
                 if record.generation != self.group or [tuple(g) for g in record.genomes] != [tuple(genome)]:
                     raise JournalMismatchError(
-                        f"Resuming {str(driver.journal.path)!r}: the engine {driver.search.engine.name!r} proposed "
+                        f"Resuming {str(driver.journal.path)!r}: the engine {driver.plan.engine_name!r} proposed "
                         f"another candidate than the journal holds for ask #{record.seq} (generation "
                         f"{record.generation}). The engine is not deterministic for this seed, or its version "
                         "changed since the run began; resume with the engine version that started the run."
@@ -178,9 +178,9 @@ class AsynchronousLoop:
             return
         driver = self.driver
         self.started_groups.add(self.group)
-        driver.search.current_generation = self.group
+        driver.plan.on_generation(self.group)
         driver.worker.current_generation = self.group
-        driver.hooks.generation_start(driver.search, self.group, [params])
+        driver.hooks.generation_start(driver.plan.subject, self.group, [params])
 
     # -- completing --------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class AsynchronousLoop:
         for score in scores:
             if not isinstance(score, Score):
                 raise RuntimeError(
-                    f"worker {driver.search.worker_name!r} returned {score!r} ({type(score).__name__}) from "
+                    f"worker {driver.plan.worker_name!r} returned {score!r} ({type(score).__name__}) from "
                     "collect(); every item must be a compileiq Score."
                 )
             if score.is_baseline:
@@ -248,7 +248,7 @@ class AsynchronousLoop:
             driver.journal.check_present()
             if driver.dump is not None:
                 driver.dump.flush()
-        if driver.search.exit_on_failure and self.completed == self.pool_size and self.successes == 0:
+        if driver.plan.exit_on_failure and self.completed == self.pool_size and self.successes == 0:
             reason = next((s.metadata_dict.get("error") for s in self.group_scores
                            if s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
             raise SearchAbortedError(
@@ -268,7 +268,7 @@ class AsynchronousLoop:
                 )
                 self.budget -= self.pool_size - group_successes
             if self.group_live:
-                driver.hooks.generation_end(driver.search, group, self.group_scores)
+                driver.hooks.generation_end(driver.plan.subject, group, self.group_scores)
             self.group += 1
             self.group_scores = []
             self.group_successes = self.group_failures = 0
