@@ -154,3 +154,28 @@ def test_normalized_asynchronous_run_has_one_baseline(tmp_path: Path) -> None:
     frame = search.start(num_workers=2).get_results()
     assert frame["is_baseline"].sum() == 1 and frame["is_baseline"].iloc[0]
     assert frame[~frame["is_baseline"]]["norm_score_1"].notna().all()
+
+
+def test_multiprocess_asynchronous_timeouts_and_crashes(tmp_path: Path) -> None:
+    """Hangs time out and crashes are isolated in asynchronous mode; the budget is still met."""
+    from fault_objectives import hangs_or_crashes
+
+    search = make(tmp_path, objective_function=hangs_or_crashes, worker_type="multiprocess", engine="random",
+                  search_space={"x": ss.range(0, 10_000)},
+                  search_config=SearchConfiguration(generations=3, pool_size=6, scheduling="asynchronous"))
+    start = time.monotonic()
+    frame = search.start(num_workers=2, task_timeout=0.5).get_results()
+    assert time.monotonic() - start < 60
+    reasons = frame["failure_reason"].dropna()
+    assert frame["failure_reason"].isna().sum() == 18
+    xs = [p["x"] for p in frame["params"]]
+    for x, reason in zip(xs, frame["failure_reason"]):
+        if x % 11 == 3:
+            assert str(reason).startswith("timeout")
+        elif x % 11 == 5:
+            assert str(reason).startswith("crash") and "code 3" in str(reason)
+        else:
+            assert reason is None or reason != reason
+    assert any(r.startswith("timeout") for r in reasons) and any(r.startswith("crash") for r in reasons), (
+        "seeded: some candidates hang and some crash"
+    )
