@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,9 +21,12 @@ EXAMPLES = ["examples/threads_worker"]
 STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def install_editable(session: nox.Session, *plugins: str, extras: str = "testing") -> None:
-    """Core (with `extras`) and the given plugins, editable, then a check that they load."""
-    args = ["-e", f"compileiq_core[{extras}]" if extras else "compileiq_core"]
+def install_editable(session: nox.Session, *plugins: str, extras: str = "testing", pins: tuple[str, ...] = ()) -> None:
+    """Core (with `extras`) and the given plugins, editable, then a check that they load.
+
+    `pins` are requirements resolved together with them (e.g. `("pandas==2.2.*",)`).
+    """
+    args = [*pins, "-e", f"compileiq_core[{extras}]" if extras else "compileiq_core"]
     for plugin in plugins:
         args += ["-e", f"plugins/{plugin}"]
     session.install(*args)
@@ -29,14 +34,34 @@ def install_editable(session: nox.Session, *plugins: str, extras: str = "testing
     session.run("compileiq", "workers", env=STRICT)
 
 
+def install_browser(session: nox.Session) -> None:
+    """Selenium, and Chromium with its driver from the OS packages (apt, as root) for the dashboard tests."""
+    session.install("selenium")
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", "chromium-driver", external=True, env=env)
+    else:
+        session.warn("chromium/chromedriver missing and apt unavailable: the dashboard browser tests will be skipped.")
+PANDAS = {"2.2": "pandas==2.2.*", "3": "pandas>=3,<4"}
+"""The pandas lines the tests run on: the oldest supported minor and the newest major."""
+
+
 @nox.session
-def tests(session: nox.Session) -> None:
-    """Every package installed editable; every test of core and plugins."""
-    install_editable(session, *PLUGINS)
+@nox.parametrize("pandas", list(PANDAS))
+def tests(session: nox.Session, pandas: str) -> None:
+    """Every package installed editable; every test of core and plugins, on pandas 2.2 and on pandas 3.
+
+    `nox -s tests` runs both; `nox -s "tests(pandas='3')"` runs one.
+    """
+    install_editable(session, *PLUGINS, pins=(PANDAS[pandas],))
     session.install("-e", ".", "--no-deps")
     for example in EXAMPLES:
         session.install("-e", example, "--no-deps")
     session.install("uv")  # test_packaging builds wheels and fresh environments with it
+    install_browser(session)
     paths = ["tests", *(f"plugins/{p}/tests" for p in PLUGINS), *(f"{e}/tests" for e in EXAMPLES)]
     session.run("pytest", *(session.posargs or paths), env=STRICT)
 
@@ -130,9 +155,10 @@ def bench_quality(session: nox.Session) -> None:
     """Search quality of the genetic engine against upstream CompileIQ 1.1, Optuna and random.
 
     Ours, random and Optuna share this session's venv; upstream `compileiq==1.1.0` uses the
-    same import name, so it gets a venv of its own next to it. Writes docs/benchmarks.md and
-    docs/img/quality_*.png (about 15-20 minutes on 2 cores). Extra arguments go to run.py,
-    e.g. `nox -s bench_quality -- --report-only`.
+    same import name, so it gets a venv of its own next to it. Writes docs/benchmarks.md,
+    docs/img/quality_*.png and the committed traces benchmarks/quality/traces.jsonl.gz (about
+    15-20 minutes on 2 idle cores). Extra arguments go to run.py, e.g.
+    `nox -s bench_quality -- --report-only` (rebuilds the report from the committed traces).
     """
     install_editable(session, extras="")
     session.install("optuna", "matplotlib")

@@ -37,3 +37,33 @@ def test_correct_builds_are_timed_and_wrong_answers_are_invalid(workload: Worklo
     assert isinstance(runtime_ms({"opt": "-O3", "march": "-march=native"}, workload), float)
     assert runtime_ms({"opt": "-O2", "fast_math": "-ffast-math"}, workload) == "*"  # miscounts the NaN cells
     assert runtime_ms({"opt": "-O2", "march": "-mno-such-flag"}, workload) == "*"  # does not compile
+
+
+def test_associative_math_is_a_valid_build(workload: Workload) -> None:
+    """The flags that can beat -O3 -march=native (a vectorized residual sum) keep the answer right."""
+    config = {"opt": "-O3", "march": "-march=native",
+              "associative_math": "-fassociative-math -fno-signed-zeros -fno-trapping-math"}
+    assert isinstance(runtime_ms(config, workload), float)
+
+
+def test_interleaved_rounds_give_one_sample_per_build_and_round(workload: Workload) -> None:
+    from compare import measure_interleaved
+
+    samples = measure_interleaved({"a": ["-O0"], "b": ["-O2"]}, workload, rounds=3)
+    assert set(samples) == {"a", "b"} and all(len(v) == 3 and min(v) > 0 for v in samples.values())
+
+
+def test_speedup_interval_and_verdict_say_what_the_data_say() -> None:
+    from compare import speedup_ci, verdict
+
+    noise = [1.00, 1.03, 0.98, 1.05, 0.97, 1.01, 0.99, 1.02, 0.96, 1.04]
+    reference = [2.0 * n for n in noise]
+    point, low, high = speedup_ci(reference, [1.0 * n for n in reversed(noise)])
+    assert 1.8 < low <= point <= high < 2.2
+    assert verdict("-O3", point, low, high).startswith("tuned beats -O3")
+    same = speedup_ci(reference, list(reversed(reference)))
+    assert same[1] < 1.0 < same[2] and verdict("-O3", *same).startswith("no measurable difference")
+    slower = speedup_ci(reference, [4.0 * n for n in noise])
+    assert slower[2] < 1.0 and "SLOWER" in verdict("-O3", *slower)
+    with pytest.raises(ValueError, match="paired samples"):
+        speedup_ci([1.0, 2.0], [1.0])

@@ -10,6 +10,8 @@ import pytest
 from compileiq.results import SearchResult, pareto_mask, score_row
 from compileiq.score import Score
 
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning")  # no pandas deprecation in results code
+
 
 def result_of(scores: list[Score], problem_type: str = "min", normalize: bool = False) -> SearchResult:
     rows = [score_row(s, 0, normalize) for s in scores]

@@ -39,18 +39,28 @@ def find_compiler() -> str:
     )
 
 
-def build_and_run(flags: list[str], workload: Workload, timeout: float = 60) -> tuple[float, int, list[int]]:
-    """Compile with `flags`, run, and return (checksum, obstacles, per-repetition ns)."""
-    with tempfile.TemporaryDirectory(prefix="ciq-gcc-") as scratch:
-        binary = Path(scratch) / "stencil"
-        subprocess.run([find_compiler(), *flags, "-o", str(binary), str(SOURCE), "-lm"],
-                       check=True, capture_output=True, timeout=timeout)
-        out = subprocess.run([str(binary), str(workload.n), str(workload.steps), str(workload.reps)],
-                             check=True, capture_output=True, text=True, timeout=timeout).stdout
+def build(flags: list[str], binary: Path, timeout: float = 60) -> None:
+    """Compile the kernel with `flags` into `binary` (CalledProcessError if it does not build)."""
+    subprocess.run([find_compiler(), *flags, "-o", str(binary), str(SOURCE), "-lm"],
+                   check=True, capture_output=True, timeout=timeout)
+
+
+def run(binary: Path, workload: Workload, timeout: float = 60) -> tuple[float, int, list[int]]:
+    """Run a built kernel: (checksum, obstacles, per-repetition ns)."""
+    out = subprocess.run([str(binary), str(workload.n), str(workload.steps), str(workload.reps)],
+                         check=True, capture_output=True, text=True, timeout=timeout).stdout
     lines = out.split("\n")
     _, checksum, obstacles = lines[0].split()
     times = [int(line.split()[1]) for line in lines[1:] if line.startswith("time_ns")]
     return float(checksum), int(obstacles), times
+
+
+def build_and_run(flags: list[str], workload: Workload, timeout: float = 60) -> tuple[float, int, list[int]]:
+    """Compile with `flags` in a scratch folder, run, and return (checksum, obstacles, per-repetition ns)."""
+    with tempfile.TemporaryDirectory(prefix="ciq-gcc-") as scratch:
+        binary = Path(scratch) / "stencil"
+        build(flags, binary, timeout)
+        return run(binary, workload, timeout)
 
 
 def reference(workload: Workload) -> Workload:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from compileiq.ciq import Search
-from compileiq.engines.base import Engine, EngineConfig
-from compileiq.hookspecs import hookimpl
-from compileiq.plugins import register_plugin
-from compileiq.registry import register_engine, register_worker, resolve_engine, resolve_worker
-from compileiq.score import BASELINE_CONFIG, INVALID_SCORE, Score
-from compileiq.types import MultiScoreComparison, ProblemType, SearchConfiguration, WorkerTypes
-from compileiq.worker import BaseWorker, Worker
+from compileiq.installation import warn_if_conflict
+
+warn_if_conflict()  # before anything else: NVIDIA's files may have replaced the modules below
+
+from compileiq.ciq import Search  # noqa: E402
+from compileiq.engines.base import Engine, EngineConfig  # noqa: E402
+from compileiq.hookspecs import hookimpl  # noqa: E402
+from compileiq.plugins import register_plugin  # noqa: E402
+from compileiq.registry import register_engine, register_worker, resolve_engine, resolve_worker  # noqa: E402
+from compileiq.score import BASELINE_CONFIG, INVALID_SCORE, Score  # noqa: E402
+from compileiq.types import MultiScoreComparison, ProblemType, SearchConfiguration, WorkerTypes  # noqa: E402
+from compileiq.worker import BaseWorker, Worker  # noqa: E402
 
 if TYPE_CHECKING:
     from compileiq.results import SearchResult

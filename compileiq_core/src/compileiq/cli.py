@@ -7,7 +7,9 @@
 - `compileiq report RUN [-o OUT]`: an HTML report of a run (needs `compileiq-core[report]`);
 - `compileiq resume RUN --objective module:function [--num-workers N] [--task-timeout S]`:
   continue an interrupted run;
-- `compileiq repair RUN`: salvage a damaged journal (the damaged file is kept beside it).
+- `compileiq repair RUN`: salvage a damaged journal (the damaged file is kept beside it);
+- `compileiq dashboard [--folder DIR] [--port N] [--host 127.0.0.1]`: a local web view of the
+  runs, live while they run (read-only).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def _header_lines() -> list[str]:
 
 
 def _list(kind: str, as_json: bool) -> int:
+    from compileiq.installation import nvidia_conflict
+
+    conflict = nvidia_conflict()
+    if conflict:  # on stderr, so that --json output stays parseable
+        print(f"WARNING: {conflict}", file=sys.stderr)
     rows = _plugin_rows(kind)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -158,6 +165,18 @@ def _repair(run: str, folder: str | None) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from compileiq.dashboard import serve
+
+    try:
+        serve(Path(args.folder).expanduser() if args.folder else _default_folder(), args.host, args.port)
+    except OSError as exc:
+        print(f"compileiq dashboard: cannot listen on {args.host}:{args.port}: {exc}. Pick another --port "
+              "(0 picks a free one).", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _load_objective(spec: str) -> Any:
     import importlib
 
@@ -212,9 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("repair", help="salvage a damaged run journal (the damaged file is kept beside it)")
     p.add_argument("run", help="a run folder, or a run id (or unique prefix) in --folder")
     p.add_argument("--folder", help="the cache folder holding the run (default ~/.cache/compileiq)")
+    p = sub.add_parser("dashboard", help="serve a local web view of the runs, live while they run (read-only)")
+    p.add_argument("--folder", help="the cache folder (default ~/.cache/compileiq)")
+    p.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     args = parser.parse_args(argv)
     if args.command == "plugins":
         return _plugins(args.json)
+    if args.command == "dashboard":
+        return _dashboard(args)
     if args.command == "runs":
         return _runs(args.folder, args.json)
     if args.command == "report":

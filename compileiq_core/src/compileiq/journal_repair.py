@@ -135,7 +135,7 @@ def _read_meta(conn: sqlite3.Connection, copy: Path) -> dict[str, str]:
     return meta
 
 
-def _salvage(damaged: Path, copy: Path) -> tuple[dict[str, str], list, int, list, int, list]:
+def _salvage(damaged: Path, copy: Path) -> tuple[dict[str, str], list[Any], int, list[Any], int, list[Any]]:
     scratch = _readable_copy(damaged)
     source = sqlite3.connect(str(scratch))
     try:

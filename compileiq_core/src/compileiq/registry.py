@@ -476,7 +476,7 @@ worker_registry = NamedRegistry(
     conflict_error=WorkerConflictError,
     not_installed=(
         "worker_type={name!r} is provided by the {dist!r} package, which is not installed. "
-        'Install it with:  pip install {dist}    (or: pip install "compileiq[all]")'
+        'Install it with:  pip install {dist}    (or: pip install "open-compileiq[all]")'
     ),
     unknown="Unknown worker_type {name!r}. Installed workers: {installed}.{hint}",
 )

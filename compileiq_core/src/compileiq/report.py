@@ -57,7 +57,6 @@ class _Data:
     """The run's rows, ready to plot: values per objective (NaN for failures), in arrival order."""
 
     def __init__(self, journal: Journal) -> None:
-        import numpy as np
         import pandas as pd
 
         self.meta = journal.meta()
@@ -72,7 +71,7 @@ class _Data:
         columns = self.result.norm_score_columns if self.result.is_normalized else self.result.score_columns
         self.columns = columns
         self.values = (
-            df[columns].replace("*", np.nan).apply(pd.to_numeric, errors="coerce") if len(df) else pd.DataFrame()
+            df[columns].apply(pd.to_numeric, errors="coerce") if len(df) else pd.DataFrame()  # "*" becomes NaN
         )
         self.failed = self.values.isna().any(axis=1) if len(df) else pd.Series(dtype=bool)
         self.names = [f"objective {i + 1}" + (" (normalized)" if self.result.is_normalized else "")

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,23 @@ def _columns(num_scores: int, normalize: bool) -> list[str]:
     return columns + list(EXTRA_COLUMNS)
 
 
+def _fill_text(column: pd.Series, empty: str | None) -> pd.Series:
+    """A text column read from CSV with its empty cells as `empty`, typed as building the frame from
+    the same Python values would type it (object, or `str` on pandas 3); a numeric column unchanged."""
+    if not column.isna().any() or (pd.api.types.is_numeric_dtype(column) and not column.isna().all()):
+        return column
+    values = [empty if v is None or (isinstance(v, float) and v != v) else v for v in column.tolist()]
+    return pd.Series(values, index=column.index, name=column.name)
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """`params` kept as Python objects, `wall_time` as float (NaN where unknown)."""
+    df["params"] = df["params"].astype(object)
+    if "wall_time" in df.columns:
+        df["wall_time"] = pd.to_numeric(df["wall_time"], errors="coerce").astype(float)
+    return df
+
+
 def _loads_column(cells: Sequence[str | None]) -> list[Any]:
     """Decode a column of JSON cells in one parse (much faster than one `json.loads` per cell)."""
     decoded: list[Any] = json.loads("[" + ",".join("null" if c is None else c for c in cells) + "]")
@@ -115,8 +132,7 @@ class SearchResult:
         """Build a result from rows made by `score_row`."""
         columns = _columns(num_scores, normalize)
         df = pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
-        df["params"] = df["params"].astype(object)
-        return cls(df, problem_type, num_scores)
+        return cls(_typed(df), problem_type, num_scores)
 
     @classmethod
     def from_journal_rows(
@@ -149,8 +165,7 @@ class SearchResult:
         why = iter(f"{k}: {e}" if k and e else str(k or e or "INVALID_SCORE returned") for k, e in reasons)
         data["failure_reason"] = [next(why, "INVALID_SCORE returned") if f else None for f in failed]
         df = pd.DataFrame(data, columns=columns)
-        df["params"] = df["params"].astype(object)
-        return cls(df, problem_type, num_scores)
+        return cls(_typed(df), problem_type, num_scores)
 
     @classmethod
     def from_dataframe(
@@ -178,10 +193,27 @@ class SearchResult:
     def from_csv(
         cls, csv_path: str | Path, problem_type: ProblemType | str, clear_duplicates: bool = True
     ) -> SearchResult:
-        """Read a CSV written by `save` (or by upstream CompileIQ)."""
-        df = pd.read_csv(csv_path, keep_default_na=False, na_values=[""], dtype={"metadata": str})
-        df["metadata"] = df["metadata"].fillna("") if "metadata" in df.columns else ""
+        """Read a CSV written by `save` (or by upstream CompileIQ).
+
+        Column types are inferred as upstream does (an integer `metadata` column stays
+        integer); an empty cell of a text column (`metadata`: "", `worker`, `failure_reason`:
+        None) comes back as it was saved, so `save` then `from_csv` gives an equal frame.
+        """
+        df = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
+        for column, empty in (("metadata", ""), ("worker", None), ("failure_reason", None)):
+            if column in df.columns:
+                df[column] = _fill_text(df[column], empty)
+        if "metadata" not in df.columns:
+            df["metadata"] = ""
         return cls.from_dataframe(df, problem_type, clear_duplicates)
+
+    @classmethod
+    def _initialize_empty(
+        cls, num_scores: int, problem_type: ProblemType | str, norm_scores: bool = False
+    ) -> SearchResult:
+        """An empty result with the columns of `num_scores` objectives (and their `norm_score_<n>`
+        columns with `norm_scores`); fill it with `add_result`. Upstream's constructor of the same name."""
+        return cls.from_rows([], problem_type, num_scores, norm_scores)
 
     # -- columns ---------------------------------------------------------------------------
 
@@ -210,16 +242,26 @@ class SearchResult:
     # -- editing ---------------------------------------------------------------------------
 
     def add_result(self, score: Score, generation_num: int, normalize: bool = False) -> None:
-        """Append one row for `score`."""
+        """Append one row for `score` (as upstream; with `normalize`, its `norm_score` too).
+
+        The table is rebuilt from its rows, so its column types are those `from_rows` would
+        give (linear in the table's size: to build a large result at once, use `from_rows`).
+        """
         if score.num_objectives != self.num_scores:
             raise ValueError(
-                f"score has {score.num_objectives} objective(s); this result holds {self.num_scores}."
+                f"Expected {self.num_scores} objective values, got {score.score!r}: the score has "
+                f"{score.num_objectives} objective(s); this result holds {self.num_scores}."
+            )
+        if normalize and score.norm_score is None:
+            raise ValueError(
+                f"add_result(normalize=True) needs a score with norm_score; {score!r} has none. "
+                "Pass normalize=False or set Score(norm_score=...)."
             )
         row = score_row(score, generation_num, normalize)
-        frame = pd.DataFrame([row])
-        frame["params"] = frame["params"].astype(object)
-        frame.at[0, "params"] = cast(Any, score.params)
-        self.df_results = frame if self.df_results.empty else pd.concat([self.df_results, frame], ignore_index=True)
+        columns = list(self.df_results.columns)
+        columns += [c for c in row if c not in columns]
+        records: list[Any] = self.df_results.to_dict("records") if len(self.df_results) else []
+        self.df_results = _typed(pd.DataFrame.from_records([*records, row], columns=columns))
 
     def clear_duplicates(self) -> pd.DataFrame:
         """Drop rows repeating (params, raw scores), keep the first; scores become numeric."""
@@ -230,7 +272,7 @@ class SearchResult:
         subset = pd.concat([key.rename("_params_key"), df[self.score_columns].astype(str)], axis=1)
         df = df.loc[~subset.duplicated(keep="first")].reset_index(drop=True)
         for col in [*self.score_columns, *self.norm_score_columns]:
-            df[col] = pd.to_numeric(df[col].replace(INVALID_SCORE, np.nan), errors="coerce")
+            df[col] = pd.to_numeric(df[col], errors="coerce")  # INVALID_SCORE ("*") becomes NaN
         self.df_results = df
         return df
 
@@ -247,8 +289,7 @@ class SearchResult:
     # -- queries ---------------------------------------------------------------------------
 
     def _numeric(self, columns: list[str]) -> pd.DataFrame:
-        frame = self.df_results[columns].replace(INVALID_SCORE, np.nan)
-        numeric: pd.DataFrame = frame.apply(pd.to_numeric, errors="coerce")
+        numeric: pd.DataFrame = self.df_results[columns].apply(pd.to_numeric, errors="coerce")  # "*" becomes NaN
         return numeric
 
     def _candidates(self) -> pd.DataFrame:

@@ -76,7 +76,7 @@ class RunLock:
         global _fork_hook_installed
         folder = Path(folder)
         if fcntl is None:  # pragma: no cover
-            return cls(folder, None)
+            return cls(folder, None)  # type: ignore[unreachable]
         path = folder / LOCK_NAME
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -133,7 +133,7 @@ class RunLock:
 def lock_holder(folder: str | Path) -> int | None:
     """The pid holding `folder`'s run lock (0 when unknown), or None when nobody holds it."""
     if fcntl is None:  # pragma: no cover
-        return None
+        return None  # type: ignore[unreachable]
     path = Path(folder) / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

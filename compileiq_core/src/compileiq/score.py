@@ -40,6 +40,12 @@ def _describe(value: object) -> str:
     return f"{text} ({type(value).__name__})"
 
 
+UPSTREAM_TYPE_MESSAGE = (
+    "One or more return types of your objective function does not match expected types: int | float | '*'"
+)
+"""Upstream's words for a bad return value, kept at the start of ours: scripts match on them."""
+
+
 def validate_inf_nan(value: float) -> float | Literal["*"]:
     """Return `INVALID_SCORE` for NaN or an infinity, else the value unchanged."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -61,7 +67,7 @@ def _single(value: object, num_objectives: int) -> SingleScore:
         return validate_inf_nan(float(cast(SupportsFloat, value)))  # numpy scalars, Fraction, Decimal
     expected = "a number" if num_objectives == 1 else f"a list or tuple of {num_objectives} numbers"
     raise ScoreValidationError(
-        f"objective returned {_describe(value)}; expected {expected} or {INVALID_SCORE!r} "
+        f"{UPSTREAM_TYPE_MESSAGE}: objective returned {_describe(value)}; expected {expected} or {INVALID_SCORE!r} "
         f"(num_objectives={num_objectives}). Return a plain int or float per objective, "
         f"or INVALID_SCORE for a failed configuration."
     )
@@ -82,7 +88,7 @@ def validate_scores(value: object, num_objectives: int) -> SingleScore | tuple[S
         value = value.tolist()  # numpy arrays
     if not isinstance(value, (list, tuple)) or len(value) != num_objectives:
         raise ScoreValidationError(
-            f"objective returned {_describe(value)}; expected a list or tuple of exactly "
+            f"{UPSTREAM_TYPE_MESSAGE}: objective returned {_describe(value)}; expected a list or tuple of exactly "
             f"{num_objectives} numbers (num_objectives={num_objectives}). Return one value per "
             f"objective, or set SearchConfiguration(num_objectives=...) to match what it returns."
         )

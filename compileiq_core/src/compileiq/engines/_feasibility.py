@@ -22,7 +22,7 @@ class FeasibilityMask:
         self.space = space
         self.constrained = space.constraints is not None
         self._table: np.ndarray | None = None
-        self._set: set | None = None
+        self._set: set[tuple[int, ...]] | None = None
         feasible = space.feasible_genomes
         if not self.constrained or feasible is None:
             return
@@ -44,7 +44,8 @@ class FeasibilityMask:
         if not self.constrained or len(rows) == 0:
             return np.ones(len(rows), dtype=bool)
         if self._table is not None:
-            return self._table[(rows + self._offset) @ self._strides]
+            found: np.ndarray = self._table[(rows + self._offset) @ self._strides]
+            return found
         if self._set is not None:
             known = self._set
             return np.fromiter((tuple(r) in known for r in rows.tolist()), dtype=bool, count=len(rows))

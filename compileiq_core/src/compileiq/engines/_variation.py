@@ -101,7 +101,7 @@ class Variation:
                     moved = np.where(moved > size - 1, 2 * (size - 1) - moved, moved)
                     new[idx] = np.clip(moved, 0, size - 1)
                 elif gene in self.ranks:
-                    to_rank, to_index = self.ranks[gene]
+                    to_rank, to_index = self.ranks[int(gene)]
                     jump = (current + rng.integers(1, size, size=len(idx))) % size
                     step = rng.choice(np.array([-1, 1]), size=len(idx))
                     rank = to_rank[current] + step

@@ -8,7 +8,7 @@ complete configurations.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compileiq.errors import ConstraintError
 
@@ -34,7 +34,7 @@ def _walk(space: SearchSpace, genes: list[int], options: list[list[int]], budget
     constraints = space.constraints
     n = len(genes)
     position = {gene: depth for depth, gene in enumerate(genes)}
-    checks: list[list] = [[] for _ in range(n + 1)]
+    checks: list[list[Any]] = [[] for _ in range(n + 1)]
     for item in constraints.items:
         if item.is_callable or not item.genes:
             checks[n if item.is_callable else 0].append(item)
@@ -45,7 +45,7 @@ def _walk(space: SearchSpace, genes: list[int], options: list[list[int]], budget
     visited = 0
 
     def holds(depth: int) -> bool:
-        memo: list = []
+        memo: list[Any] = []
         return all(constraints.holds(item, genome, memo) for item in checks[depth])
 
     if checks[0] and not holds(0):

@@ -213,7 +213,7 @@ class Constraints:
 
     def __init__(self, space: SearchSpace, constraints: Sequence[ConstraintInput]) -> None:
         if isinstance(constraints, (str, bytes)) or callable(constraints):
-            constraints = [constraints]  # type: ignore[list-item]
+            constraints = [constraints]
         if not isinstance(constraints, Sequence):
             raise ConstraintError(
                 f"constraints={constraints!r} ({type(constraints).__name__}) is not a list; pass a list of "
