@@ -136,8 +136,9 @@ class AsynchronousLoop:
                and self.successes + len(self.in_flight) < self.budget and self.group < self.generations):
             engine = driver.engine
             engine.pending = tuple(item.genome for item in self.in_flight.values())
+            generation = self.group  # the engine refits once per completed group, as per generation
             try:
-                [genome] = engine.ask(1, self.group)
+                [genome] = engine.ask(1, generation)
             except SearchSpaceExhaustedError as exc:
                 self.exhausted = True
                 if self.completed == 0 and not self.in_flight:
@@ -155,7 +156,7 @@ class AsynchronousLoop:
             params = driver.plan.space.decode(genome)
             if self.replay_asks:
                 record = self.replay_asks.popleft()
-                if record.generation != self.group or [tuple(g) for g in record.genomes] != [tuple(genome)]:
+                if record.generation != generation or [tuple(g) for g in record.genomes] != [tuple(genome)]:
                     raise JournalMismatchError(
                         f"Resuming {str(driver.journal.path)!r}: the engine {driver.plan.engine_name!r} proposed "
                         f"another candidate than the journal holds for ask #{record.seq} (generation "
@@ -165,7 +166,7 @@ class AsynchronousLoop:
                 pid, ask_seq, submitted = str(record.param_ids[0]), record.seq, False
             else:
                 pid = uuid.uuid4().hex
-                ask_seq = driver.journal.record_ask(self.group, [genome], [pid])
+                ask_seq = driver.journal.record_ask(generation, [genome], [pid])
                 submitted = True
             self.in_flight[pid] = _InFlight(genome, params, ask_seq, submitted)
             if submitted:
