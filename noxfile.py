@@ -14,8 +14,6 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
-SIBLINGS = {"compileiq-isolated": ["compileiq-multiprocess"]}
-"""Plugins that build on another plugin of this repository (installed editable with them)."""
 EXAMPLES = ["examples/threads_worker"]
 """Example third-party plugins: installed and tested like the real ones, on public core APIs only."""
 STRICT = {"COMPILEIQ_STRICT_PLUGINS": "1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -79,7 +77,7 @@ def soak(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS, ids=PLUGINS)
 def plugin(session: nox.Session, plugin: str) -> None:
     """One plugin alone against core HEAD."""
-    install_editable(session, *SIBLINGS.get(plugin, []), plugin)
+    install_editable(session, plugin)
     session.run("pytest", f"plugins/{plugin}/tests", *session.posargs, env=STRICT)
 
 
@@ -141,6 +139,13 @@ def bench_journal(session: nox.Session) -> None:
     """Journal cost per evaluation vs none, 100k-evaluation run memory, SearchResult build time."""
     install_editable(session, *PLUGINS, extras="")
     session.run("python", "benchmarks/journal/run.py", *session.posargs)
+
+
+@nox.session
+def bench_output(session: nox.Session) -> None:
+    """Output-flood overhead of the process workers: candidates printing MBs against quiet ones."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/output_flood/run.py", *session.posargs)
 
 
 @nox.session

@@ -34,3 +34,29 @@ def bad_returns(config: dict):
 
 def echo_flags(config: dict) -> float:
     return float(len(config))
+
+
+def floods_output(config: dict) -> float:
+    """Prints `mb` megabytes half to stdout, half to stderr (part of it from a subprocess, as a
+    compiler would), then a last line naming the candidate (unless `quiet`); hangs when `hang`, raises when `fail`."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    total = int(config.get("mb", 0) * 1_000_000)
+    chunk = b"compiler noise " * 4369 + b"\n"  # about 64 KiB
+    written = writes = 0
+    while written < total // 2:
+        written += os.write(1 + writes % 2, chunk[: total // 2 - written])
+        writes += 1
+    if total > written:
+        subprocess.run(["sh", "-c", f"yes subprocess-noise | head -c {total - written} >&2"], check=True)
+    if not config.get("quiet"):
+        print(f"last line of candidate {config.get('x')}", flush=True)
+        print(f"stderr tail of candidate {config.get('x')}", file=sys.stderr, flush=True)
+    if config.get("hang"):
+        time.sleep(3600)
+    if config.get("fail"):
+        raise RuntimeError(f"build {config.get('x')} failed (see its log)")
+    return float(config.get("x", 1))

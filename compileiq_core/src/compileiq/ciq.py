@@ -193,7 +193,10 @@ class Search:
         self._resuming = _run_folder is not None
         self._journal_used = False
         self.cache_folder = Path(_run_folder) if _run_folder is not None else self._new_run_folder()
-        self._make_folder()
+        from compileiq._nesting import in_worker_process, loading_objective_now
+
+        if not (in_worker_process() or loading_objective_now()):  # start() refuses there: no folder
+            self._make_folder()
         self._finalizer = weakref.finalize(self, _remove_if_empty, self.cache_folder)
         self._tracker = _build_tracker(tracker_config)
         self.worker = _build_worker(worker_type, self.cache_folder, self.search_config.normalize)
@@ -364,6 +367,9 @@ class Search:
                 workers that support it.
             **kwargs: passed unchanged to the worker's `run()` (e.g. Ray task options).
         """
+        from compileiq._nesting import check_search_allowed
+
+        check_search_allowed()  # never inside a worker process, nor while an objective's module loads
         from compileiq._driver import Driver
 
         if num_workers is not None and (

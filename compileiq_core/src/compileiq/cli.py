@@ -183,8 +183,11 @@ def _load_objective(spec: str) -> Any:
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
         raise SystemExit(f"compileiq resume: --objective {spec!r} must be 'module:function' (importable).")
+    from compileiq._nesting import loading_objective
+
     sys.path.insert(0, os.getcwd())
-    obj: Any = importlib.import_module(module)
+    with loading_objective(spec):  # an unguarded module that starts a search is refused, not run
+        obj: Any = importlib.import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
@@ -192,15 +195,20 @@ def _load_objective(spec: str) -> Any:
 
 def _resume(args: argparse.Namespace) -> int:
     from compileiq.ciq import Search
+    from compileiq.errors import RecursiveSearchError
     from compileiq.journal import JournalError
 
     try:
-        search = Search.resume(_find_run(args.run, args.folder), objective_function=_load_objective(args.objective),
-                               worker_type=args.worker)
-        result = search.start(num_workers=args.num_workers, task_timeout=args.task_timeout)
-    except JournalError as exc:  # locked, damaged, full disk, unwritable: the message says what to do
+        return _resume_run(args, Search)
+    except (RecursiveSearchError, JournalError) as exc:  # unguarded module; locked, damaged, full disk...
         print(f"compileiq resume: {exc}", file=sys.stderr)
         return 2
+
+
+def _resume_run(args: argparse.Namespace, Search: Any) -> int:  # noqa: N803 - the class
+    search = Search.resume(_find_run(args.run, args.folder), objective_function=_load_objective(args.objective),
+                           worker_type=args.worker)
+    result = search.start(num_workers=args.num_workers, task_timeout=args.task_timeout)
     print(f"{search.cache_folder}: {len(result)} evaluations")
     return 0
 

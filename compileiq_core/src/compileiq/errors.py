@@ -12,6 +12,7 @@ __all__ = [
     "NameConflictError",
     "NotInstalledError",
     "PluginLoadError",
+    "RecursiveSearchError",
     "ScoreValidationError",
     "SearchAbortedError",
     "SearchSpaceError",
@@ -105,3 +106,9 @@ class WorkerConflictError(NameConflictError):
 
 class PluginLoadError(CompileIQError, ImportError):
     """A plugin's entry point could not be imported or is not what it claims to be."""
+
+
+class RecursiveSearchError(CompileIQError, RuntimeError):
+    """A Search was started inside a process compileiq started (a worker process, a fork server,
+    a Ray task) or while an objective's module was being imported: the script that starts the
+    search lacks an `if __name__ == "__main__":` guard."""

@@ -124,7 +124,7 @@ def crash_reason(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        hint = " (out of memory, or killed from outside)" if -exitcode == signal.SIGKILL else ""
+        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
         return f"the process was killed by {name}{hint}"
     return f"the process exited with code {exitcode} before returning a result"
 
@@ -222,6 +222,7 @@ _KIND_TEXT = {
     "invalid_return": "Your objective function returned a value of the wrong type or shape. Score will be set to *",
     "timeout": "Objective function timed out after {timeout_s} seconds. Score will be set to *",
     "crash": "A process evaluating the objective died (exit, signal or out of memory). Score will be set to *",
+    "out_of_memory": "Your objective function ran out of memory. Score will be set to *",
     "non_finite": "Your objective function returned NaN or an infinity. Score will be set to *",
 }
 

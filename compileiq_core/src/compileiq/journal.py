@@ -55,8 +55,8 @@ META_COPY = "meta.json"
 """The run's metadata as written at creation, beside the journal: `repair` rebuilds from it."""
 FORMAT = "compileiq-journal-v1"
 KEEP_FILES = frozenset({FILENAME, FILENAME + "-wal", FILENAME + "-shm", "report.html", "report_files", "run.lock",
-                        META_COPY})
-"""What stays in a run folder after a search (scratch files are removed)."""
+                        META_COPY, "logs"})
+"""What stays in a run folder after a search (scratch files are removed); `logs` holds candidates' output."""
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

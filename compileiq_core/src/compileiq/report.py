@@ -247,6 +247,29 @@ def _pareto(plt: Any, data: _Data, folder: Path) -> tuple[str, str] | None:
     return _save(fig, folder, "pareto_front.png")
 
 
+def _failed_logs(df: pd.DataFrame, folder: Path, here: Path, most: int = 30) -> str:
+    """Links to the captured output (`logs/<param_id>.txt`) of failed evaluations, newest first."""
+    import os
+
+    rows = []
+    for param_id, reason, meta in zip(df["param_id"], df["failure_reason"], df["metadata"]):
+        if not isinstance(reason, str) or '"log"' not in str(meta):
+            continue
+        try:
+            log = json.loads(meta).get("log")
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if isinstance(log, str) and (folder / log).is_file():
+            href = html.escape(Path(os.path.relpath(folder / log, here)).as_posix())
+            rows.append(f"<tr><th>{html.escape(str(param_id))}</th><td>{html.escape(reason[:200])}</td>"
+                        f"<td><a href='{href}'>{html.escape(log)}</a></td></tr>")
+    if not rows:
+        return ""
+    shown = rows[::-1][:most]
+    return (f"<h2>Output of failed evaluations ({len(rows)}, newest {len(shown)})</h2><table>"
+            f"<tr><th>param_id</th><th>reason</th><th>output (last 1 MiB)</th></tr>{''.join(shown)}</table>")
+
+
 def _table(rows: list[tuple[str, Any]]) -> str:
     return "<table>" + "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows) + "</table>"
@@ -325,6 +348,9 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
         reasons = Counter(r for r in data.df["failure_reason"] if isinstance(r, str))
         if reasons:
             sections.append("<h2>Failure reasons</h2>" + _table([(r[:300], n) for r, n in reasons.most_common(15)]))
+        logs = _failed_logs(data.df, folder, target.parent)
+        if logs:
+            sections.append(logs)
         if data.num > 1:
             front = data.result.pareto_front()
             if front:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from compileiq.processes import resolve_cpus, resolve_gpus
 from compileiq.testing import leftover_processes, running_worker
 from compileiq.testing import run_batch as run
 from compileiq.testing.processes import alive, descendants
 from compileiq_multiprocess import MultiProcessWorker
-from compileiq_multiprocess.processes import resolve_cpus, resolve_gpus
 
 
 def env_probe(config: dict[str, Any]) -> float:

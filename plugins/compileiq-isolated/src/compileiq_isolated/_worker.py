@@ -4,45 +4,41 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pickle
-import selectors
 import sys
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
-from compileiq.evaluation import (
-    crash_reason,
-    evaluate,
-    exception_score,
-    failed_score,
-    timeout_score,
-)
-from compileiq.score import BASELINE_CONFIG, ParamArg, Score
-from compileiq.worker import BaseWorker
-from compileiq_multiprocess.processes import (
+from compileiq.evaluation import exception_score
+from compileiq.processes import (
+    Child,
+    ChildSupervisor,
     SigtermAsExit,
     child_init,
-    kill_group,
+    evaluate_captured,
     load_objective,
     preload_child_support,
     resolve_cpus,
     resolve_gpus,
+    send_result,
     serialize_objective,
     start_method,
+    start_process,
+    worker_environment,
 )
+from compileiq.score import ParamArg, Score
+from compileiq.worker import BaseWorker
 
 __all__ = ["IsoMultiProcessWorker"]
 
-_EXIT_WAIT_S = 1.0
 STARTED = b"S"
 
 
 def _one_task(
     conn: Connection, objective: Any, by_value: bool, params: ParamArg, param_id: Any, num_objectives: int,
-    env: dict[str, str], cpus: Sequence[int] | None, meta: dict[str, Any],
+    env: dict[str, str], cpus: Sequence[int] | None, meta: dict[str, Any], run_folder: str | None,
+    memory: int | None,
 ) -> None:
     """Child: evaluate one candidate, send `(score_value, metadata_json)`, exit at once."""
     child_init(env, cpus)
@@ -55,8 +51,9 @@ def _one_task(
     else:
         if by_value:
             conn.send_bytes(STARTED)  # interpreter start and imports are not the objective's time
-        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta)
-    conn.send_bytes(pickle.dumps((score.score, score.metadata), pickle.HIGHEST_PROTOCOL))
+        score = evaluate_captured(function, params, param_id=param_id, num_objectives=num_objectives,
+                                  run_folder=run_folder, memory=memory, **meta)
+    send_result(conn, score)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -99,15 +96,53 @@ def _fast_fork_available() -> bool:
     return hasattr(os, "pidfd_open") and hasattr(os, "waitstatus_to_exitcode")
 
 
-class _Running:
-    __slots__ = ("key", "process", "conn", "deadline", "slot")
+class _FreshProcesses(ChildSupervisor):
+    """A fresh process per candidate, at most `size` at once (one per free slot)."""
 
-    def __init__(self, key: int, process: Any, conn: Connection, deadline: float | None, slot: int) -> None:
-        self.key = key
-        self.process = process
-        self.conn = conn
-        self.deadline = deadline
-        self.slot = slot
+    def __init__(self, worker_name: str, job: tuple, size: int) -> None:
+        super().__init__(worker_name)
+        self.ctx, self.objective, self.by_value, self.gpus, self.cpus = job
+        self.clock_on_start = not self.by_value  # by value, the clock starts when the child has started
+        self.free_slots = deque(range(size))
+
+    def start_task(self, key: int) -> Child | None:
+        if not self.free_slots:
+            return None
+        slot = self.free_slots.popleft()
+        meta: dict[str, Any] = {"worker": self.worker_name}
+        env: dict[str, str] = {}
+        if self.gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = meta["gpu_id"] = self.gpus[slot]
+        args = (self.objective, self.by_value, self.params_pool[key], self.params_ids[key], self.num_objectives,
+                env, self.cpus[slot] if self.cpus is not None else None, meta,
+                str(self.run_folder) if self.run_folder is not None else None, self.memory_limit)
+        if self.ctx is None:
+            with worker_environment():
+                process: Any = _ForkedChild(_one_task, args)
+            reader = process.conn
+        else:
+            reader, writer = self.ctx.Pipe(duplex=False)
+            process = self.ctx.Process(target=_one_task, name=f"compileiq-isolated-{slot}", args=(writer, *args))
+            start_process(process)
+            writer.close()
+        child = Child(process, reader, slot)
+        self.watch(child)
+        return child
+
+    def on_control(self, child: Child, data: bytes) -> None:
+        if data == STARTED:
+            self.start_clock(child)
+
+    def after_task(self, child: Child) -> None:
+        self.retire(child)  # the child (if still exiting) and anything it started
+        self.free_slots.append(child.slot)
+
+    def replace(self, child: Child) -> None:
+        self.free_slots.append(child.slot)
+
+    def on_interrupt(self, children: list[Child]) -> None:
+        for child in children:
+            child.process.join()
 
 
 class IsoMultiProcessWorker(BaseWorker):
@@ -133,10 +168,13 @@ class IsoMultiProcessWorker(BaseWorker):
 
     def close(self) -> None:
         """Nothing outlives a `run()`; restores the SIGTERM handler. Safe to call twice."""
-        self._sigterm.restore()
+        try:
+            self.close_submissions()
+        finally:
+            self._sigterm.restore()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_sigterm": SigtermAsExit()}
+        return {**self.__dict__, "_sigterm": SigtermAsExit(), "_streaming": None}
 
     def run(
         self,
@@ -147,8 +185,14 @@ class IsoMultiProcessWorker(BaseWorker):
         num_function_returns: int = 1,
         **kwargs: Any,
     ) -> list[Score]:
+        supervisor = self._supervisor(function, kwargs)
+        try:
+            return supervisor.run_for(self, params_pool, params_ids, num_function_returns, kwargs.get("task_timeout"))
+        finally:
+            supervisor.close()
+
+    def _supervisor(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> _FreshProcesses:
         size = max(1, int(kwargs.get("num_workers") or 1))
-        timeout = kwargs.get("task_timeout")
         mode = start_method("fork")
         by_value = mode != "fork"
         objective: Any = serialize_objective(function) if by_value else function
@@ -157,105 +201,41 @@ class IsoMultiProcessWorker(BaseWorker):
         ctx = None if mode == "fork" and _fast_fork_available() else multiprocessing.get_context(mode)
         if mode == "fork":
             preload_child_support()
-        job = (ctx, objective, by_value, num_function_returns, timeout, gpus, cpus)
-        out = self.ensure_baseline(lambda: self._dispatch(job, [dict(BASELINE_CONFIG)], ["baseline"], 1)[0])
-        batch = self._dispatch(job, params_pool, params_ids, size)
-        return out + batch
+        supervisor = _FreshProcesses(self.name, (ctx, objective, by_value, gpus, cpus), size)
+        supervisor.configure(self, kwargs)
+        return supervisor
 
-    def _dispatch(self, job: tuple, params_pool: list[ParamArg], params_ids: list[int | str], size: int) -> list[Score]:
-        ctx, objective, by_value, num_objectives, timeout, gpus, cpus = job
-        pending = deque(range(len(params_pool)))
-        free_slots = deque(range(size))
-        running: dict[int, _Running] = {}
-        scores: list[Score] = []
-        selector = selectors.DefaultSelector()
-        monotonic = time.monotonic
+    # -- submission contract (asynchronous scheduling) --------------------------------------
 
-        def finish(task: _Running) -> None:
-            # Unregister before any fd closes: children hold copies, so epoll would keep stale entries.
-            selector.unregister(task.conn.fileno())
-            selector.unregister(task.process.sentinel)
-            kill_group(task.process.pid)  # the child (if still exiting) and anything it started
-            task.process.join()
-            task.conn.close()
-            del running[task.key]
-            free_slots.append(task.slot)
+    supports_submission = True
+    _streaming: _FreshProcesses | None = None
 
-        try:
-            while pending or running:
-                while pending and free_slots:
-                    key, slot = pending.popleft(), free_slots.popleft()
-                    meta: dict[str, Any] = {"worker": self.name}
-                    env: dict[str, str] = {}
-                    if gpus is not None:
-                        env["CUDA_VISIBLE_DEVICES"] = meta["gpu_id"] = gpus[slot]
-                    args = (objective, by_value, params_pool[key], params_ids[key], num_objectives,
-                            env, cpus[slot] if cpus is not None else None, meta)
-                    if ctx is None:
-                        process: Any = _ForkedChild(_one_task, args)
-                        reader = process.conn
-                    else:
-                        reader, writer = ctx.Pipe(duplex=False)
-                        process = ctx.Process(target=_one_task, name=f"compileiq-isolated-{slot}",
-                                              args=(writer, *args))
-                        process.start()
-                        writer.close()
-                    # By value (forkserver, spawn) the clock starts when the child says it has started.
-                    clock = timeout and not by_value
-                    task = _Running(key, process, reader, monotonic() + timeout if clock else None, slot)
-                    running[key] = task
-                    selector.register(reader.fileno(), selectors.EVENT_READ, task)
-                    selector.register(process.sentinel, selectors.EVENT_READ, task)
-                wait_s = None
-                deadlines = [t.deadline for t in running.values() if t.deadline is not None]
-                if deadlines:
-                    wait_s = max(0.0, min(deadlines) - monotonic())
-                for selected, _ in selector.select(wait_s):
-                    task = selected.data
-                    if running.get(task.key) is not task:
-                        continue  # finished earlier in this round
-                    data = None
-                    try:
-                        if task.conn.poll():
-                            data = task.conn.recv_bytes()
-                    except (EOFError, OSError):
-                        data = None
-                    key = task.key
-                    if data == STARTED:
-                        if timeout:
-                            task.deadline = monotonic() + timeout
-                        continue
-                    if data is not None:
-                        value, meta_json = pickle.loads(data)
-                        scores.append(self.deliver(Score(score=value, param_id=params_ids[key], params=params_pool[key],
-                                            num_objectives=num_objectives, metadata=meta_json)))
-                        finish(task)
-                    else:  # it ended (or closed its pipe) without a result
-                        wait([task.process.sentinel], _EXIT_WAIT_S)
-                        pid = task.process.pid
-                        finish(task)
-                        code = task.process.exitcode
-                        scores.append(self.deliver(failed_score(
-                            params_ids[key], params_pool[key], num_objectives, "crash", crash_reason(code),
-                            worker=self.name, pid=pid, exitcode=code,
-                        )))
-                if timeout and running:
-                    now = monotonic()
-                    for task in list(running.values()):
-                        if task.deadline is not None and now >= task.deadline:
-                            pid = task.process.pid
-                            finish(task)
-                            scores.append(self.deliver(timeout_score(
-                                params_pool[task.key], param_id=params_ids[task.key], num_objectives=num_objectives,
-                                timeout=timeout, worker=self.name, pid=pid,
-                                kill_latency_s=round(monotonic() - task.deadline, 6),
-                            )))
-        except BaseException:
-            for task in list(running.values()):  # interrupted: nothing may outlive this call
-                kill_group(task.process.pid)
-            for task in list(running.values()):
-                task.process.join()
-            raise
-        finally:
-            selector.close()
-        return scores
+    def open_submissions(self, *, function: Callable[..., Any], num_function_returns: int = 1,
+                         **kwargs: Any) -> None:
+        self.close_submissions()
+        supervisor = self._supervisor(function, kwargs)
+        supervisor.open_stream(num_function_returns, kwargs.get("task_timeout"), self.deliver)
+        self._streaming = supervisor
+
+    def _stream(self) -> _FreshProcesses:
+        if self._streaming is None:
+            raise RuntimeError(f"{type(self).__name__}: submit()/collect() before open_submissions(); open them first.")
+        return self._streaming
+
+    def submit(self, params: ParamArg, param_id: int | str) -> None:
+        self._stream().submit_one(params, param_id)
+
+    def collect(self, timeout: float | None = None) -> list[Score]:
+        return self._stream().collect_some(timeout)
+
+    def cancel(self) -> None:
+        if self._streaming is not None:
+            self._streaming.cancel_stream()
+
+    def close_submissions(self) -> None:
+        supervisor, self._streaming = self._streaming, None
+        if supervisor is not None:
+            try:
+                supervisor.cancel_stream()
+            finally:
+                supervisor.close()

@@ -2,8 +2,7 @@
 
 Importing this module starts nothing and sets no start method; the pool is created on the
 first `run()` (start method from `CIQ_PROCESS_MODE`, forkserver by default) and closed by
-`close()`. `compileiq_multiprocess.processes` holds the process plumbing other local workers
-reuse.
+`close()`. Its process plumbing is the core's public `compileiq.processes`.
 """
 
 from __future__ import annotations

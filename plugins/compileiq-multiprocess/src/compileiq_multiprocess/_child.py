@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from compileiq.evaluation import evaluate
-from compileiq_multiprocess.processes import child_init
+from compileiq.processes import child_init, evaluate_captured, is_out_of_memory, load_objective, send_result
 
 READY = b"R"
 LOADED = b"F"
@@ -20,8 +19,10 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
     """Serve tasks until the parent closes the pipe or sends an empty message.
 
     Messages in: `("F", objective_blob)` (answered LOADED or LOAD_FAILED + reason) and tasks,
-    the pickle of `(key, params, param_id, num_objectives)`, answered with the pickle of
-    `(key, score_value, metadata_json)`. READY is sent once at start.
+    the pickle of `(params, param_id, num_objectives, run_folder, memory_limit)`
+    (output captured in the run folder's logs when given; the process ends after running out
+    of memory), answered by `send_result`. READY is
+    sent once at start.
     """
     child_init(env, cpus)
     meta = {**meta, "pid": os.getpid()}
@@ -35,7 +36,7 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
 
 def _serve(conn: Connection, meta: dict[str, Any]) -> None:
     function: Any = None
-    dumps, loads = pickle.dumps, pickle.loads
+    loads = pickle.loads
     while True:
         try:
             data = conn.recv_bytes()
@@ -46,12 +47,15 @@ def _serve(conn: Connection, meta: dict[str, Any]) -> None:
         message = loads(data)
         if len(message) == 2:  # ("F", objective): load it before any task's clock starts
             try:
-                function = loads(message[1])
+                function = load_objective(message[1])
             except Exception as exc:  # noqa: BLE001 - the parent raises it with context
                 conn.send_bytes(LOAD_FAILED + f"{type(exc).__name__}: {exc}".encode(errors="replace"))
             else:
                 conn.send_bytes(LOADED)
             continue
-        key, params, param_id, num_objectives = message
-        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **meta)
-        conn.send_bytes(dumps((key, score.score, score.metadata), pickle.HIGHEST_PROTOCOL))
+        params, param_id, num_objectives, run_folder, memory = message
+        score = evaluate_captured(function, params, param_id=param_id, num_objectives=num_objectives,
+                                  run_folder=run_folder, memory=memory, **meta)
+        send_result(conn, score)
+        if is_out_of_memory(score):
+            break  # its heap may be in any state: the pool replaces this process

@@ -9,6 +9,7 @@ returns into INVALID Scores.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -160,3 +161,18 @@ def _merge(score: Score, extra: dict[str, Any]) -> str:
     import json
 
     return json.dumps({**score.metadata_dict, **extra}, default=str)
+
+
+def _mark_if_ray_worker() -> None:
+    """In a Ray worker process (not the driver), mark the process as one compileiq started, so
+    that a script imported there to load the objective cannot start a Search of its own. Runs
+    when this module is imported: unpickling a task's context imports it before the objective."""
+    worker = sys.modules.get("ray._private.worker")
+    mode = getattr(getattr(worker, "global_worker", None), "mode", None)
+    if worker is not None and mode is not None and mode == getattr(worker, "WORKER_MODE", None):
+        from compileiq.processes import mark_worker_process
+
+        mark_worker_process()
+
+
+_mark_if_ray_worker()

@@ -415,6 +415,7 @@ class _Dispatch:
         from ray import exceptions as rex
 
         job = pending[handle]
+        _raise_if_refused(exc)
         if isinstance(exc, rex.TaskCancelledError):
             kind, text = "cancelled", "the Ray task was cancelled"
         elif isinstance(exc, (rex.NodeDiedError, rex.ObjectLostError)) or (
@@ -558,3 +559,13 @@ def _gpu_group(ray: Any, node_id: str, gpus: int, options: dict[str, Any]) -> An
         return None
     return group
 
+
+def _raise_if_refused(exc: BaseException) -> None:
+    """A task that refused to start a Search (an unguarded script imported on a Ray worker to
+    load the objective) stops the whole search with its words, as the local workers do."""
+    from compileiq.processes import RecursiveSearchError
+
+    text = str(exc)
+    marker = f"{RecursiveSearchError.__name__}: "
+    if marker in text:
+        raise RecursiveSearchError(text.split(marker, 1)[1].strip().splitlines()[0]) from None

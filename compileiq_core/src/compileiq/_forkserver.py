@@ -1,6 +1,6 @@
 """A forkserver Process whose children skip re-importing the parent's `__main__` script.
 
-Imported only when a forkserver pool starts (and, to unpickle the process, in its children).
+Imported only when a forkserver process starts (and, to unpickle the process, in its children).
 """
 
 from __future__ import annotations
@@ -42,10 +42,13 @@ class NoMainForkServerProcess(context.ForkServerProcess):
 
 
 def preload_in_forkserver(module: str) -> None:
-    """Have the fork server import `module` when it starts (keeping what it already preloads),
+    """Have the fork server import `module` when it starts (keeping what it already preloads but
+    the user's script),
     so each process it forks starts with compileiq imported: milliseconds instead of ~100 ms.
     No effect once the fork server runs."""
     server = getattr(forkserver, "_forkserver", None)
-    current = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    # Never `__main__`: the fork server would run an unguarded script's top level (its children
+    # get the objective by value and do not need the script).
+    current = [m for m in getattr(server, "_preload_modules", None) or [] if m != "__main__"]
     if module not in current and getattr(server, "_forkserver_pid", None) is None:
         forkserver.set_forkserver_preload([*current, module])

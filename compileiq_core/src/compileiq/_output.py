@@ -1,0 +1,187 @@
+"""Each candidate's output (stdout and stderr, its compilers' included) in the run folder.
+
+Public through `compileiq.processes`. A process worker's child calls `evaluate_captured`: the
+child's file descriptors 1 and 2 point at `<run folder>/logs/<param_id>.txt` while the objective
+runs, so a flood of output never blocks on a pipe nor fills memory; the file is capped at
+`LOG_LIMIT_BYTES`, its tail kept (a failed build's last lines are what explains it). The Score's
+metadata gets `log`: the path relative to the run folder. An empty log is not kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from compileiq.evaluation import evaluate
+from compileiq.score import ParamArg, Score
+
+__all__ = ["LOG_LIMIT_BYTES", "LOG_SLACK_BYTES", "capture_output", "evaluate_captured", "log_metadata", "log_path",
+           "output_folder", "trim_log"]
+
+LOG_LIMIT_BYTES = 1 << 20
+"""What a candidate's log keeps: its last 1 MiB."""
+LOG_SLACK_BYTES = 16 << 20
+"""How far a log may grow past the limit while its candidate runs before it is cut back."""
+_CHECK_S = 0.05
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def log_path(run_folder: str | os.PathLike[str], param_id: int | str) -> Path:
+    """`<run_folder>/logs/<param_id>.txt` (characters unsafe in a file name replaced by `_`)."""
+    return Path(run_folder) / "logs" / f"{_UNSAFE.sub('_', str(param_id))[:120]}.txt"
+
+
+def _header(dropped: int) -> bytes:
+    return f"[compileiq: the first {dropped} bytes of output were dropped; the last ones follow]\n".encode()
+
+
+def trim_log(path: str | os.PathLike[str], limit: int = LOG_LIMIT_BYTES) -> int | None:
+    """Cut `path` to its last `limit` bytes, after a line saying how many bytes of output were
+    dropped in all; remove it when empty. Returns its size, or None when there is no log left.
+
+    Safe while writers append to it (O_APPEND): what they add between the last read and the cut
+    (microseconds) is lost, the rest goes on at the new end."""
+    path = Path(path)
+    try:
+        fh = open(path, "r+b")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            path.unlink(missing_ok=True)
+            return None
+        if size <= limit:
+            return size
+        first = fh.readline(200)
+        match = _HEADER.match(first)
+        header, before = (len(first), int(match.group(1))) if match else (0, 0)
+        start = max(header, size - limit)
+        fh.seek(start)
+        tail = fh.read()  # to the current end, which may have grown since the stat
+        if len(tail) > limit:
+            start, tail = start + len(tail) - limit, tail[-limit:]
+        fh.seek(0)
+        end = os.fstat(fh.fileno()).st_size  # what writers added since the read is dropped too
+        fh.write(_header(before + end - header - len(tail)) + tail)
+        fh.truncate()
+        return fh.tell()
+
+
+_HEADER = re.compile(rb"\[compileiq: the first (\d+) bytes")
+
+
+def _compact_while_running(fd: int, path: Path, limit: int, stop: threading.Event) -> None:
+    """Keep the log near `limit` while a flood goes on (writers use O_APPEND, so after the
+    file is cut they go on writing at its new end)."""
+    while not stop.wait(_CHECK_S):
+        try:
+            if os.fstat(fd).st_size > limit + LOG_SLACK_BYTES:
+                trim_log(path, limit)
+        except OSError:
+            return
+
+
+@contextmanager
+def capture_output(path: str | os.PathLike[str], limit: int = LOG_LIMIT_BYTES) -> Iterator[Path]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2, so subprocesses too) to
+    `path` for the duration of the block, then cap it at `limit` bytes (tail kept)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    saved = os.dup(1), os.dup(2)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    # Python-level streams too: in a forked child they may be a notebook's or a test runner's.
+    streams = sys.stdout, sys.stderr
+    sys.stdout = open(1, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115 - closed below
+    sys.stderr = open(2, "w", closefd=False, errors="backslashreplace", buffering=1)  # noqa: SIM115
+    stop = threading.Event()
+    watcher = threading.Thread(target=_compact_while_running, args=(fd, path, limit, stop), daemon=True,
+                               name="compileiq-log-cap")
+    watcher.start()
+    try:
+        yield path
+    finally:
+        _flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = streams
+        stop.set()
+        watcher.join()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for descriptor in (*saved, fd):
+            os.close(descriptor)
+        trim_log(path, limit)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def evaluate_captured(
+    function: Callable[[Any], Any],
+    params: ParamArg,
+    *,
+    param_id: int | str,
+    num_objectives: int,
+    run_folder: str | os.PathLike[str] | None,
+    limit: int = LOG_LIMIT_BYTES,
+    memory: int | None = None,
+    **metadata: Any,
+) -> Score:
+    """`compileiq.evaluation.evaluate` in a worker child, with the output captured in the run
+    folder's `logs/<param_id>.txt` (metadata `log`, relative to the run folder, when anything
+    was printed; without a `run_folder` output is left alone) and, when `memory` is given, at
+    most that many bytes more of address space (`memory_limit`): going over it scores INVALID
+    with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit)."""
+    from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
+
+    path = log_path(run_folder, param_id) if run_folder is not None else None
+    with capture_output(path, limit) if path is not None else nullcontext(), memory_limit(memory):
+        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+    if is_out_of_memory(score):
+        score = out_of_memory_score(score, memory)
+    if path is not None and path.exists():
+        score.metadata = _with_log(score.metadata_dict, path, run_folder)  # type: ignore[arg-type]
+    return score
+
+
+def _with_log(meta: dict[str, Any], path: Path, run_folder: str | os.PathLike[str]) -> str:
+    return json.dumps({**meta, "log": path.relative_to(run_folder).as_posix()}, default=str)
+
+
+def log_metadata(run_folder: str | os.PathLike[str] | None, param_id: int | str,
+                 limit: int = LOG_LIMIT_BYTES) -> dict[str, str]:
+    """Parent side, for a candidate whose process was killed or died: cap its log and return
+    `{"log": ...}` when there is one (else {})."""
+    if run_folder is None:
+        return {}
+    path = log_path(run_folder, param_id)
+    if trim_log(path, limit) is None:
+        return {}
+    return {"log": path.relative_to(run_folder).as_posix()}
+
+
+def output_folder(worker: Any, options: dict[str, Any]) -> Path | None:
+    """Where a process worker captures candidates' output: the worker's run folder, unless the
+    search was started with `capture_output=False` (or the worker has no run folder)."""
+    if not options.get("capture_output", True) or getattr(worker, "cache_folder", None) is None:
+        return None
+    return Path(worker.cache_folder)
