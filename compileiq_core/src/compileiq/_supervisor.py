@@ -178,7 +178,9 @@ class ChildSupervisor(ABC):
     def open_stream(self, num_objectives: int, timeout: float | None, deliver: Callable[[Score], Score]) -> None:
         """Start taking single candidates (`submit_one`) and handing back their Scores as they
         finish (`collect_some`), with the same timeout, crash and interrupt handling as `supervise`."""
-        self.params_pool, self.params_ids = {}, {}  # keyed by candidate, as the batch loop's lists are
+        self._stream_params: dict[int, ParamArg] = {}
+        self._stream_ids: dict[int, int | str] = {}
+        self.params_pool, self.params_ids = self._stream_params, self._stream_ids  # keyed like the batch lists
         self.num_objectives, self.timeout = num_objectives, timeout
         self.busy = {}
         self._stream_pending: deque[int] = deque()
@@ -190,7 +192,7 @@ class ChildSupervisor(ABC):
         """Queue one candidate; it starts at once if a child can take it."""
         key = self._stream_next
         self._stream_next += 1
-        self.params_pool[key], self.params_ids[key] = params, param_id
+        self._stream_params[key], self._stream_ids[key] = params, param_id
         self._stream_pending.append(key)
         self._start_pending()
 
@@ -233,9 +235,9 @@ class ChildSupervisor(ABC):
             raise
         out, self._stream_scores = list(scores), []
         for score in out:  # finished: forget its candidate
-            key = next((k for k, pid in self.params_ids.items() if pid == score.param_id), None)
+            key = next((k for k, pid in self._stream_ids.items() if pid == score.param_id), None)
             if key is not None and key not in self.busy:
-                del self.params_pool[key], self.params_ids[key]
+                del self._stream_params[key], self._stream_ids[key]
         return out
 
     def cancel_stream(self) -> None:
