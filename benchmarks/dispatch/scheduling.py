@@ -129,7 +129,12 @@ def main() -> None:
         "Targets (issue 12): lognormal sigma 1 on 8 workers, async / raw >= 0.9 and async span / generational "
         "span <= 0.6. The machine is shared (2 cores): figures move between runs.",
     ]
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    out = Path(args.out)
+    kept = ""
+    if out.exists():  # later sections (e.g. the quality per evaluation, from benchmarks/quality/) stay
+        old = out.read_text()
+        kept = old[old.index("\n## "):] if "\n## " in old else ""
+    out.write_text("\n".join(lines) + "\n" + kept)
     print(f"\nwritten to {args.out}")
 
 
