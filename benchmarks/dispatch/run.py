@@ -180,7 +180,7 @@ def kill_latency(report: Report, name: str, worker: Any, function: Callable, tim
 
 
 def whole_search(report: Report, name: str, function: Callable, run_rate: float, generations: int,
-                 scheduling: str = "generational") -> None:
+                 scheduling: str = "generational", **search_options: Any) -> None:
     """A whole Search (cold worker included) against warm worker.run; pandas and the driver's
     modules are imported beforehand (a tiny Search), as they are once per process whatever the worker."""
     import compileiq.results  # noqa: F401 - a one-off import of pandas, not dispatch
@@ -199,10 +199,11 @@ def whole_search(report: Report, name: str, function: Callable, run_rate: float,
         warnings.simplefilter("ignore")
         search(1, 6).start(num_workers=WORKERS)  # one-off imports of the driver's modules (sqlite3, plugins)
         start = time.perf_counter()
-        result = search(generations, 1000).start(num_workers=WORKERS)
+        result = search(generations, 1000).start(num_workers=WORKERS, **search_options)
     elapsed = time.perf_counter() - start
     rate = len(result) / elapsed
-    report.add(name, f"whole Search, {generations} gens x 1000, {scheduling} (vs worker.run)", f"{rate:,.0f}",
+    extra = "".join(f", {k}={v}" for k, v in search_options.items())
+    report.add(name, f"whole Search, {generations} gens x 1000, {scheduling}{extra} (vs worker.run)", f"{rate:,.0f}",
                f"{run_rate:,.0f}", f"{rate / run_rate:.2f}")
 
 
@@ -243,6 +244,10 @@ def main() -> None:
 
     first_eval(report, "multiprocess", cold_mp, cold_ppe)
     whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10)
+    # without per-candidate output capture (a log file per candidate), then in asynchronous mode
+    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10, capture_output=False)
+    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10, scheduling="asynchronous",
+                 capture_output=False)
 
     # isolated vs a bare fork-per-task loop.
     worker = make_worker("isolated")
