@@ -73,10 +73,13 @@ def _rows(path: Path) -> int:
         ("multiprocess/asynchronous", signal.SIGTERM, 143),
         ("async/asynchronous", signal.SIGINT, 130),
         ("multiprocess/asynchronous", signal.SIGKILL, -9),
+        ("isolated/asynchronous", signal.SIGINT, 130),
+        ("isolated/asynchronous", signal.SIGKILL, -9),
     ],
     ids=["multiprocess-SIGINT", "multiprocess-SIGTERM", "isolated-SIGINT", "isolated-SIGTERM", "async-SIGINT",
          "multiprocess-SIGKILL", "isolated-SIGKILL", "multiprocess-asynchronous-SIGINT",
-         "multiprocess-asynchronous-SIGTERM", "async-asynchronous-SIGINT", "multiprocess-asynchronous-SIGKILL"],
+         "multiprocess-asynchronous-SIGTERM", "async-asynchronous-SIGINT", "multiprocess-asynchronous-SIGKILL",
+         "isolated-asynchronous-SIGINT", "isolated-asynchronous-SIGKILL"],
 )
 def test_signal_in_driver_ends_everything(tmp_path: Path, worker: str, sig: signal.Signals, code: int) -> None:
     worker, _, scheduling = worker.partition("/")

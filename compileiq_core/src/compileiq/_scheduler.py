@@ -63,6 +63,8 @@ class AsynchronousLoop:
         self.started_groups: set[int] = set()
         self.exhausted = False
         self.arrived: deque[Score] = deque()
+        self.finished: deque[Score] = deque()
+        """Collected Scores not yet processed (several can finish together; they are processed one by one)."""
         replay = driver.replay
         self.replay_asks = deque(replay.batches) if replay is not None else deque()
         self.replay_order = deque(replay.order) if replay is not None else deque()
@@ -199,23 +201,30 @@ class AsynchronousLoop:
             self._process(driver.replay.scores[pid], live=False)
             return
         worker = driver.worker
+        if self.finished:
+            self._process(self.finished.popleft(), live=True)
+            return
         for pid, item in self.in_flight.items():  # asked before the interruption, never scored
             if not item.submitted:
                 item.submitted = True
                 self._started(item.params)
                 worker.submit(item.params, pid)
-        scores = [*self._drain(), *worker.collect(None)]
-        scores += self._drain()
-        for score in scores:
-            if not isinstance(score, Score):
-                raise RuntimeError(
-                    f"worker {driver.plan.worker_name!r} returned {score!r} ({type(score).__name__}) from "
-                    "collect(); every item must be a compileiq Score."
-                )
-            if score.is_baseline:
-                continue
-            if score.param_id in self.in_flight:  # once each: a Score both reported and returned counts once
-                self._process(score, live=True)
+        # One Score per call, then the loop fills again: the engine sees a tell, then an ask, for each
+        # Score, however many finished together; that order is what a resume replays.
+        while not self.finished:
+            scores = [*self._drain(), *worker.collect(None)]
+            scores += self._drain()
+            for score in scores:
+                if not isinstance(score, Score):
+                    raise RuntimeError(
+                        f"worker {driver.plan.worker_name!r} returned {score!r} ({type(score).__name__}) from "
+                        "collect(); every item must be a compileiq Score."
+                    )
+                if score.is_baseline or score.param_id not in self.in_flight:
+                    continue
+                if all(s.param_id != score.param_id for s in self.finished):  # reported and returned: once
+                    self.finished.append(score)
+        self._process(self.finished.popleft(), live=True)
 
     def _process(self, score: Score, live: bool) -> None:
         driver = self.driver
