@@ -194,8 +194,9 @@ def test_multiprocess_kill_and_resume_in_both_scheduling_modes(tmp_path: Path, s
             if killed:
                 killed_sessions += 1
                 _, scored = _journal(_run_folder(base))
-                # everything but the (at most 2) evaluations in flight at the kill is journaled
-                assert set(started[:-2]) <= {p for _, p in scored}
+                # everything but the (at most 2, one per process) evaluations in flight at the kill is
+                # journaled; with 2 processes those need not be the last 2 started
+                assert len(set(started) - {p for _, p in scored}) <= 2
             args = [str(_run_folder(base)), "resume"]
             if not killed:
                 break
