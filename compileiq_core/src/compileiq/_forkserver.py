@@ -25,9 +25,9 @@ class NoMainPopen(popen_forkserver.Popen):
             reduction.dump(process_obj, payload)
         finally:
             context.set_spawning_popen(None)
-        self.sentinel, data_w = forkserver.connect_to_new_process(self._fds)
+        self.sentinel, data_w = forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
         alive_w = os.dup(data_w)  # held open so the child can tell when this parent is gone
-        self.finalizer = util.Finalize(self, util.close_fds, (alive_w, self.sentinel))
+        self.finalizer = util.Finalize(self, util.close_fds, (alive_w, self.sentinel))  # type: ignore[attr-defined]
         with open(data_w, "wb", closefd=True) as stream:
             stream.write(payload.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)

@@ -115,7 +115,7 @@ def _script_of_caller() -> str:
         if not name.startswith(package) and not name.startswith("<frozen"):
             return name
         frame = frame.f_back  # type: ignore[assignment]
-    main = sys.modules.get("__mp_main__") or sys.modules.get("__main__")
+    main = sys.modules.get("__mp_main__") or sys.modules.get("__main__")  # type: ignore[unreachable]
     return str(getattr(main, "__file__", "your script"))
 
 

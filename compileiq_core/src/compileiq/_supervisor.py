@@ -121,7 +121,8 @@ class ChildSupervisor(ABC):
         from compileiq.processes import kill_group
 
         if child.retired:
-            return child.process.exitcode
+            code: int | None = child.process.exitcode
+            return code
         child.retired = True
         for fd in (child.conn.fileno(), child.process.sentinel):
             try:  # before any fd closes: children hold copies, so epoll would keep stale entries
@@ -131,7 +132,8 @@ class ChildSupervisor(ABC):
         kill_group(child.process.pid)
         child.process.join()
         child.conn.close()
-        return child.process.exitcode
+        exitcode: int | None = child.process.exitcode
+        return exitcode
 
     def raise_if_refused(self) -> None:
         """Raise `RecursiveSearchError` if a child refused to start a Search (an unguarded

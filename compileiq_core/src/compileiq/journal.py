@@ -458,14 +458,10 @@ class Journal:
         meta = self.meta()
         status = str(meta.get("status", "unknown"))
         if status == "running":
-            from compileiq.run_folder import LOCK_NAME, lock_holder
+            from compileiq.run_folder import run_is_live
 
-            if (self.path.parent / LOCK_NAME).exists():  # the lock says it, whatever became of the pid
-                alive = lock_holder(self.path.parent) is not None
-            else:  # a run of a version before the lock
-                pid = self._conn.execute("SELECT pid FROM sessions ORDER BY id DESC LIMIT 1").fetchone()
-                alive = pid is not None and _alive(pid[0])
-            if not alive:
+            pid = self._conn.execute("SELECT pid FROM sessions ORDER BY id DESC LIMIT 1").fetchone()
+            if not run_is_live(self.path.parent, pid[0] if pid else None):
                 status = "interrupted"
         evaluations, failures = self.counts()
         return RunInfo(
@@ -473,18 +469,6 @@ class Journal:
             started=meta.get("created"), status=status, evaluations=evaluations, failures=failures,
             best=self.best(), problem_type=meta.get("config", {}).get("problem_type"),
         )
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def list_runs(folder: str | Path) -> list[RunInfo]:

@@ -128,7 +128,8 @@ def serialize_objective(function: Callable[..., Any]) -> bytes:
     import cloudpickle
 
     try:
-        return cloudpickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
+        data: bytes = cloudpickle.dumps(function, protocol=pickle.HIGHEST_PROTOCOL)
+        return data
     except Exception as exc:
         script = ScriptObjective.of(function)
         if script is not None:
@@ -173,7 +174,8 @@ class ScriptObjective:
             module.__file__ = self.path
             sys.modules["__mp_main__"] = module  # the script's own pickles by reference find it
             module.__dict__.update(runpy.run_path(self.path, run_name="__mp_main__"))
-        return getattr(module, self.name)
+        found: Callable[..., Any] = getattr(module, self.name)
+        return found
 
     def __repr__(self) -> str:
         return f"ScriptObjective({self.path!r}, {self.name!r})"
@@ -411,4 +413,4 @@ def process_class(mode: str, preload: Iterable[str] = ()) -> Any:
             return NoMainForkServerProcess
         except (ImportError, AttributeError):  # pragma: no cover - a Python without these internals
             pass
-    return multiprocessing.get_context(mode).Process
+    return multiprocessing.get_context(mode).Process  # type: ignore[attr-defined]

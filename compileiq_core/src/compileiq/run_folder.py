@@ -13,11 +13,14 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from pathlib import Path
 
 from compileiq.journal import JournalError, RunFolderError
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "check_run_folder", "lock_holder", "make_run_folder"]
+__all__ = [
+    "LOCK_NAME", "RunLock", "RunLockedError", "check_run_folder", "lock_holder", "make_run_folder", "run_is_live",
+]
 
 LOCK_NAME = "run.lock"
 
@@ -86,7 +89,7 @@ class RunLock:
                 "Search(cache_folder=...) pointing at a writable folder."
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except BlockingIOError:
             pid = _read_pid(fd)
             os.close(fd)
@@ -128,6 +131,39 @@ class RunLock:
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
+
+
+def _lock_exclusive(fd: int, patience: float = 0.05) -> None:
+    """flock(LOCK_EX) without blocking on a driver, but waiting out readers' probes.
+
+    `lock_holder` (listings, the dashboard) takes a shared lock for a few microseconds; a driver
+    holds its lock for the whole search. Retrying for `patience` seconds tells the two apart.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
+def run_is_live(folder: str | Path, last_pid: int | None) -> bool:
+    """Whether a run journaled as `running` still has its driver: the run lock says so where the
+    folder has one, else (runs of versions before the lock) whether `last_pid` lives."""
+    if (Path(folder) / LOCK_NAME).exists():
+        return lock_holder(folder) is not None
+    if not last_pid:
+        return False
+    try:
+        os.kill(int(last_pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError, OverflowError):
+        return True
+    return True
 
 
 def lock_holder(folder: str | Path) -> int | None:

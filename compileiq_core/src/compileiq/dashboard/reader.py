@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from compileiq.journal import FILENAME, FORMAT
+from compileiq.run_folder import run_is_live
 
 __all__ = ["LOGS_FOLDER", "RunNotFound", "RunsReader", "open_readonly"]
 
@@ -62,18 +63,6 @@ def _value_sql(column: str) -> str:
     return (f"CASE WHEN substr({column}, 1, 1) = '[' THEN (CASE WHEN json_valid({column}) THEN "
             f"json_extract({column}, '$[0]') END) WHEN substr({column}, 1, 1) GLOB '[0-9-]' "
             f"THEN CAST({column} AS REAL) END")
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, ValueError, OverflowError):
-        return True
-    return True
 
 
 @dataclass
@@ -157,7 +146,7 @@ class RunsReader:
             snapshot = _Summary(state.seq, state.evaluations, state.failures, state.best)
         engine = meta.get("engine") or {}
         return {
-            "run_id": run_id, "status": _status(meta, last_pid[0] if last_pid else None),
+            "run_id": run_id, "status": _status(meta, self.run_folder(run_id), last_pid[0] if last_pid else None),
             "started": meta.get("created"), "worker": meta.get("worker"), "engine": engine.get("name"),
             "evaluations": snapshot.evaluations, "failures": snapshot.failures, "best": snapshot.best,
             "problem_type": config.get("problem_type", "min"), "num_objectives": config.get("num_objectives", 1),
@@ -176,7 +165,7 @@ class RunsReader:
         finally:
             conn.close()
         meta.pop("space_fingerprint", None)
-        meta["status"] = _status(meta, sessions[-1]["pid"] if sessions else None)
+        meta["status"] = _status(meta, self.run_folder(run_id), sessions[-1]["pid"] if sessions else None)
         meta["sessions"] = sessions
         meta["run_id"] = run_id
         meta["logs"] = self.log_names(run_id)
@@ -245,9 +234,9 @@ def _meta(conn: sqlite3.Connection, keys: tuple[str, ...] | None = None) -> dict
     return meta
 
 
-def _status(meta: dict[str, Any], last_pid: Any) -> str:
-    """running / finished / interrupted / failed / aborted: `running` only while its process lives."""
+def _status(meta: dict[str, Any], folder: Path, last_pid: Any) -> str:
+    """running / finished / interrupted / failed / aborted: `running` only while its driver lives."""
     status = str(meta.get("status", "unknown"))
-    if status == "running" and not _pid_alive(last_pid):
+    if status == "running" and not run_is_live(folder, last_pid):
         return "interrupted"
     return status
