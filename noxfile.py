@@ -156,6 +156,14 @@ def bench_dispatch(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_scheduling(session: nox.Session) -> None:
+    """Generational against asynchronous scheduling beside a raw as-completed loop; writes
+    docs/benchmarks-scheduling.md."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/dispatch/scheduling.py", *session.posargs)
+
+
+@nox.session
 def bench_quality(session: nox.Session) -> None:
     """Search quality of the genetic engine against upstream CompileIQ 1.1, Optuna and random.
 

@@ -113,3 +113,14 @@ def hangs_with_pidfile(config: dict[str, Any]) -> float:
     Path(config["pidfile"]).write_text(f"{os.getpid()} {os.getppid()}")
     time.sleep(600)
     return 1.0
+
+
+def hangs_or_crashes(config: dict[str, Any]) -> float:
+    """`x`; hangs (x % 11 == 3) or exits the process (x % 11 == 5)."""
+    x = int(config["x"])
+    if x % 11 == 3:
+        time.sleep(60)
+    if x % 11 == 5:
+        os._exit(3)
+    time.sleep(0.01)
+    return float(x)

@@ -9,9 +9,9 @@ pytest_plugins = ["pytester"]
 BROKEN = '''
 import subprocess, sys
 import pytest
-from compileiq.evaluation import evaluate, measure_baseline
+from compileiq.evaluation import evaluate
 from compileiq.registry import register_worker
-from compileiq.score import Score
+from compileiq.score import BASELINE_CONFIG, Score
 from compileiq.testing import WorkerConformanceSuite
 from compileiq.worker import BaseWorker
 
@@ -20,11 +20,8 @@ class Good(BaseWorker):
     name = "kit-good"
 
     def run(self, *, function, params_pool, params_ids, num_function_returns=1, **kwargs):
-        out = []
-        if self.normalize and self.baseline_score is None:
-            self.baseline_score = measure_baseline(function, num_function_returns)
-            self.report_score(self.baseline_score)
-            out.append(self.baseline_score)
+        out = self.ensure_baseline(lambda: evaluate(function, dict(BASELINE_CONFIG), param_id="baseline",
+                                                    num_objectives=num_function_returns))
         return out + [self.deliver(evaluate(function, p, param_id=i, num_objectives=num_function_returns))
                       for p, i in zip(params_pool, params_ids)]
 
@@ -33,11 +30,11 @@ class Batchy(Good):
     name = "kit-batchy"
 
     def run(self, **kwargs):  # returns everything at the end: nothing reaches the journal early
-        listener, self._score_listener = self._score_listener, None
+        sink, self.score_sink = self.score_sink, None
         try:
             return super().run(**kwargs)
         finally:
-            self._score_listener = listener
+            self.score_sink = sink
 
 
 class DropsOne(Good):
@@ -92,6 +89,45 @@ class SlowDispatch(Good):
                                  num_objectives=num_function_returns)), params_pool, params_ids))
 
 
+class Submits(Good):
+    """The submission contract, done right: submit queues, collect evaluates the oldest."""
+
+    name = "kit-submits"
+    supports_submission = True
+
+    def open_submissions(self, *, function, num_function_returns=1, **kwargs):
+        self.queue, self.function = [], function
+
+    def submit(self, params, param_id):
+        self.queue.append((params, param_id))
+
+    def evaluate_next(self):
+        params, pid = self.queue.pop(0)
+        return evaluate(self.function, params, param_id=pid, num_objectives=1)
+
+    def collect(self, timeout=None):
+        return [self.deliver(self.evaluate_next())] if self.queue else []
+
+    def cancel(self):
+        self.queue.clear()
+
+    def close_submissions(self):
+        self.queue = []
+
+
+class RawCollect(Submits):
+    """collect() hands back Scores that were neither normalized nor reported."""
+
+    name = "kit-raw-collect"
+
+    def collect(self, timeout=None):
+        return [self.evaluate_next()] if self.queue else []
+
+
+for cls, key in [(Submits, "kit-submits"), (RawCollect, "kit-raw-collect")]:
+    register_worker(key, cls)
+
+
 for cls, key in [(Good, "kit-good"), (Batchy, "kit-batchy"), (DropsOne, "kit-drops-one"), (NoCatch, "kit-no-catch"),
                  (IgnoresTimeout, "kit-ignores-timeout"), (Leaks, "kit-leaks"), (WrongName, "kit-wrong-name"),
                  (HonestBatchy, "kit-honest-batchy"), (SlowDispatch, "kit-slow-dispatch")]:
@@ -105,7 +141,8 @@ class Base(WorkerConformanceSuite):
     leftover_grace_s = 0.3
 
 
-for key in ["kit-good", "kit-drops-one", "kit-no-catch", "kit-ignores-timeout", "kit-leaks", "kit-wrong-name",
+for key in ["kit-good", "kit-submits", "kit-raw-collect",
+            "kit-drops-one", "kit-no-catch", "kit-ignores-timeout", "kit-leaks", "kit-wrong-name",
             "kit-batchy", "kit-honest-batchy", "kit-slow-dispatch"]:
     title = "Test" + "".join(part.title() for part in key.removeprefix("kit-").split("-"))
     globals()[title] = type(title, (Base,), {"__test__": True, "worker_type": key})
@@ -124,7 +161,7 @@ def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess(
         "-q", "-p", "no:cacheprovider", "-k",
         "one_score_per_id or exception_scores or test_timeout or int_ids or resolves_through or end_to_end_search"
-        " or reported_as_they_arrive or parallelism",
+        " or reported_as_they_arrive or parallelism or submission_contract",
     )
     outcomes = {}
     for line in result.outlines:
@@ -140,7 +177,8 @@ def test_kit_passes_a_good_worker_and_fails_broken_ones(pytester: pytest.Pyteste
     assert "TestLeaks::test_int_ids" in failed  # the leftover-process check fails its teardown
     assert "TestWrongName::test_resolves_through_registry" in failed
     assert "TestBatchy::test_scores_are_reported_as_they_arrive" in failed
-    assert "TestGood" not in failed
+    assert "TestRawCollect::test_submission_contract" in failed
+    assert "TestGood" not in failed and "TestSubmits" not in failed
     assert "TestHonestBatchy::test_scores_are_reported_as_they_arrive" not in failed  # declared: skipped
     assert "TestSlowDispatch::test_parallelism" in failed  # 1 s of dispatch is over the default bound
     assert "TestSlowDispatchScaled::test_parallelism" not in failed  # and within the scaled one

@@ -282,3 +282,34 @@ def test_three_objectives_run_and_improve() -> None:
     assert len({frozen(p) for p in df["params"]}) == len(df) == 48
     late = df[df.generation >= 2]["params"]
     assert late.map(lambda p: p["y"] == 1 and -2 <= p["x"] <= 12).mean() >= 0.35  # random: about 0.12
+
+
+def test_pending_candidates_push_the_next_asks_away() -> None:
+    """Asynchronous scheduling: candidates still in flight (`engine.pending`) count as earlier picks
+    of the batch-diversity penalty, so the engine does not crowd new asks around them."""
+    import numpy as np
+
+    def trained() -> GeneticEngine:
+        space = SearchSpace.from_input(XY_SPACE)
+        engine = GeneticEngine(space, pool_size=8, seed=3)
+        for generation in range(3):
+            genomes = engine.ask(8, generation)
+            engine.tell([Evaluation(g, (parabola(space.decode(g)),)) for g in genomes])
+        engine._prepare(3)
+        return engine
+
+    free, busy = trained(), trained()
+    genomes = [g for g in free.space.enumerate_genomes() if g not in free.seen]
+    x = free._encoder(np.array(genomes, dtype=np.int64))
+    mean, std = free._models[0].predict(x)
+    from compileiq.engines._surrogate import expected_improvement
+
+    score = expected_improvement(mean, std, free._incumbent)
+    first = int(free._spread(x, score, 4)[0])
+    busy.pending = (genomes[first],)  # the engine's favourite is already being evaluated
+    order = busy._spread(x, score, 4)
+    assert int(order[0]) != first, "the candidate in flight must not be proposed again first"
+    radius = busy.diversity * busy._models[0].length_scale
+    near = ((x - x[first]) ** 2).sum(axis=1) < (0.25 * radius) ** 2
+    assert not near[order[:4]].any(), "the first picks keep away from the pending candidate"
+    assert near[free._spread(x, score, 4)[:4]].any(), "without it, the favourite's neighbourhood is picked"

@@ -38,7 +38,8 @@ DRIVER = textwrap.dedent("""
         search = Search(
             objective_function=async_objective if worker == "async" else objective,
             search_space={"x": ss.range(0, 100000)},
-            search_config=SearchConfiguration(generations=200, pool_size=6),
+            search_config=SearchConfiguration(generations=200, pool_size=6,
+                                              scheduling=os.environ.get("SCHEDULING", "generational")),
             worker_type=worker, engine="random", dump_results=csv_path, cache_folder=cache,
         )
         try:
@@ -68,11 +69,20 @@ def _rows(path: Path) -> int:
         ("async", signal.SIGINT, 130),
         ("multiprocess", signal.SIGKILL, -9),
         ("isolated", signal.SIGKILL, -9),
+        ("multiprocess/asynchronous", signal.SIGINT, 130),
+        ("multiprocess/asynchronous", signal.SIGTERM, 143),
+        ("async/asynchronous", signal.SIGINT, 130),
+        ("multiprocess/asynchronous", signal.SIGKILL, -9),
+        ("isolated/asynchronous", signal.SIGINT, 130),
+        ("isolated/asynchronous", signal.SIGKILL, -9),
     ],
     ids=["multiprocess-SIGINT", "multiprocess-SIGTERM", "isolated-SIGINT", "isolated-SIGTERM", "async-SIGINT",
-         "multiprocess-SIGKILL", "isolated-SIGKILL"],
+         "multiprocess-SIGKILL", "isolated-SIGKILL", "multiprocess-asynchronous-SIGINT",
+         "multiprocess-asynchronous-SIGTERM", "async-asynchronous-SIGINT", "multiprocess-asynchronous-SIGKILL",
+         "isolated-asynchronous-SIGINT", "isolated-asynchronous-SIGKILL"],
 )
 def test_signal_in_driver_ends_everything(tmp_path: Path, worker: str, sig: signal.Signals, code: int) -> None:
+    worker, _, scheduling = worker.partition("/")
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     piddir = tmp_path / "pids"
@@ -80,7 +90,8 @@ def test_signal_in_driver_ends_everything(tmp_path: Path, worker: str, sig: sign
     results = tmp_path / "results.csv"
     driver = subprocess.Popen(
         [sys.executable, str(script), worker, str(results), str(tmp_path / "cache")],
-        env={**os.environ, "PIDDIR": str(piddir)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PIDDIR": str(piddir), "SCHEDULING": scheduling or "generational"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )
     try:

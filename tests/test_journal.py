@@ -346,3 +346,44 @@ def test_a_run_still_running_elsewhere_is_not_resumed(tmp_path: Path) -> None:
     # its pid is alive (it is this process), but nobody holds the lock: the run was interrupted
     assert list_runs(search.cache_base)[0].status == "interrupted"
     Search.resume(search.cache_folder, objective_function=objective)
+
+
+def test_dump_results_is_appended_and_reads_as_the_saved_result(tmp_path: Path) -> None:
+    """The dump is appended score by score, yet reads exactly like `SearchResult.save()` (but wall_time)."""
+    import pandas as pd
+
+    from compileiq import SearchConfiguration
+
+    def with_default(config: dict) -> Any:
+        return objective({"x": 31, "y": "a", **config})
+
+    dump, saved = tmp_path / "dump.csv", tmp_path / "saved.csv"
+    result = make_search(tmp_path, dump_results=dump, objective_function=with_default,
+                         search_config=SearchConfiguration(generations=3, pool_size=6, normalize=True)).start()
+    result.save(saved)
+    got, want = pd.read_csv(dump), pd.read_csv(saved)
+    assert list(got.columns) == list(want.columns) and len(got) == len(result) > 18
+    pd.testing.assert_frame_equal(got.drop(columns="wall_time"), want.drop(columns="wall_time"))
+    assert (got["wall_time"] - want["wall_time"]).abs().max() < 5.0
+
+
+def test_dump_results_of_a_resumed_run_holds_every_row_once(tmp_path: Path) -> None:
+    import pandas as pd
+
+    calls: list[Any] = []
+
+    def stops(config: dict) -> Any:
+        calls.append(config)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return objective(config)
+
+    dump = tmp_path / "dump.csv"
+    search = make_search(tmp_path, objective_function=stops, dump_results=dump)
+    with pytest.raises(KeyboardInterrupt):
+        search.start()
+    assert len(pd.read_csv(dump)) == 6  # the first batch; the second was cut short
+    resumed = Search.resume(search.cache_folder, objective_function=objective, dump_results=dump).start()
+    frame = pd.read_csv(dump)
+    assert len(frame) == len(resumed) >= 18 and frame["param_id"].is_unique
+    assert list(frame["param_id"]) == list(resumed.df_results["param_id"])

@@ -30,15 +30,17 @@ SCRIPT = textwrap.dedent(
         return INVALID_SCORE if config["x"] % 5 == 0 else config["x"] * 0.5 + config["y"]
 
     SPACE = {"x": ss.range(0, 200), "y": ss.choice([1, 2, 3])}
-    if mode == "fresh":
-        search = Search(objective_function=objective, search_space=SPACE,
-                        search_config=SearchConfiguration(generations=6, pool_size=8),
-                        worker_type="sequential", engine=EngineConfig(sys.argv[5], {"seed": int(sys.argv[4])}),
-                        cache_folder=base, exit_on_failure=False, disable_progress_bar=True)
-        print(search.cache_folder, flush=True)
-    else:
-        search = Search.resume(base, objective_function=objective, search_space=SPACE)
-    search.start()
+    worker, scheduling, num_workers = os.environ.get("KILL_RESUME_WORKER", "sequential,generational,1").split(",")
+    if __name__ == "__main__":
+        if mode == "fresh":
+            search = Search(objective_function=objective, search_space=SPACE,
+                            search_config=SearchConfiguration(generations=6, pool_size=8, scheduling=scheduling),
+                            worker_type=worker, engine=EngineConfig(sys.argv[5], {"seed": int(sys.argv[4])}),
+                            cache_folder=base, exit_on_failure=False, disable_progress_bar=True)
+            print(search.cache_folder, flush=True)
+        else:
+            search = Search.resume(base, objective_function=objective, search_space=SPACE)
+        search.start(num_workers=int(num_workers))
     """
 )
 
@@ -55,9 +57,11 @@ def _lines(path: Path) -> list[tuple[int, int]]:
     return [tuple(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _session(script: Path, args: list[str], log: Path, kill_after: int | None) -> bool:
+def _session(script: Path, args: list[str], log: Path, kill_after: int | None, worker: str = "") -> bool:
     """Run one driver process; SIGKILL it once `log` has `kill_after` new evaluations. True if killed."""
     env = {**os.environ, "COMPILEIQ_PROGRESS": "0", "PYTHONWARNINGS": "ignore"}
+    if worker:
+        env["KILL_RESUME_WORKER"] = worker
     proc = subprocess.Popen([sys.executable, str(script), args[0], args[1], str(log), *args[2:]],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -145,3 +149,69 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path: Pa
         assert len(evaluated) - len(set(evaluated)) <= sum(killed for _, killed in sessions)
     assert kills >= 10
     assert mid_batch >= 3  # kills that left a batch half scored
+
+
+def _asks_and_failures(folder: Path) -> tuple[list[tuple], int, int]:
+    conn = sqlite3.connect(folder / "journal.sqlite")
+    asks = [tuple(map(tuple, json.loads(gs))) for (gs,) in conn.execute("SELECT genomes FROM asks ORDER BY seq")]
+    ok, failed = conn.execute("SELECT COALESCE(SUM(1 - failed), 0), COALESCE(SUM(failed), 0) FROM scores "
+                              "WHERE is_baseline = 0").fetchone()
+    conn.close()
+    return asks, int(ok), int(failed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheduling", ["generational", "asynchronous"])
+def test_multiprocess_kill_and_resume_in_both_scheduling_modes(tmp_path: Path, scheduling: str) -> None:
+    """The multiprocess worker with 2 processes, SIGKILLed and resumed, in each scheduling mode.
+
+    Generational: the journal matches an uninterrupted run ask for ask. Asynchronous: the order
+    in which 2 processes finish is not reproducible between runs, so each resume checks itself:
+    it replays the journal's asks and Scores in their order and raises JournalMismatchError (the
+    session fails) if the engine proposes anything else; the run ends with the full budget, no
+    candidate asked twice and none scored twice.
+    """
+    script = tmp_path / "driver.py"
+    script.write_text(SCRIPT)
+    worker = f"multiprocess,{scheduling},2"
+    rng = random.Random(20261201)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert not _session(script, [str(reference), "fresh", "11", "genetic"], tmp_path / "ref.log", None, worker)
+    ref_asks, ref_scores = _journal(_run_folder(reference))
+    kills = 0
+    for run in range(2):
+        base = tmp_path / f"run{run}"
+        base.mkdir()
+        args = [str(base), "fresh", "11", "genetic"]
+        evaluated: list[tuple[int, int]] = []
+        killed_sessions = 0
+        for attempt in range(8):
+            log = tmp_path / f"run{run}-{attempt}.log"
+            killed = _session(script, args, log, rng.randint(2, 30) if attempt < 3 else None, worker)
+            started = _lines(log)
+            evaluated += started
+            if killed:
+                killed_sessions += 1
+                _, scored = _journal(_run_folder(base))
+                # everything but the (at most 2, one per process) evaluations in flight at the kill is
+                # journaled; with 2 processes those need not be the last 2 started
+                assert len(set(started) - {p for _, p in scored}) <= 2
+            args = [str(_run_folder(base)), "resume"]
+            if not killed:
+                break
+        kills += killed_sessions
+        folder = _run_folder(base)
+        asks, ok, failed = _asks_and_failures(folder)
+        _, scores = _journal(folder)
+        assert ok == 6 * 8, "the full budget of successful evaluations"
+        assert len({pid for pid, _ in scores}) == len(scores), "no candidate scored twice"
+        assert len(set(asks)) == len(asks), "no candidate asked twice"
+        repeated = len(evaluated) - len(set(evaluated))
+        assert repeated <= 2 * killed_sessions, "only what was in flight at a kill runs again"
+        if scheduling == "generational":
+            assert _journal(folder)[0] == ref_asks
+            assert sorted(p for _, p in scores) == sorted(p for _, p in ref_scores)
+        else:
+            assert all(len(a) == 1 for a in asks), "asynchronous: one candidate per ask"
+    assert kills >= 3

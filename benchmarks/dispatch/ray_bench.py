@@ -51,7 +51,7 @@ def first_evaluation(worker_cls: type) -> dict[str, float]:
     worker = worker_cls()
     start = time.perf_counter()
     first: list[float] = []
-    worker._score_listener = lambda score: first.append(time.perf_counter() - start) if not first else None
+    worker.score_sink = lambda score: first.append(time.perf_counter() - start) if not first else None
     worker.setup()
     worker.run(function=noop, params_pool=[{"i": 0}], params_ids=[0])
     total = time.perf_counter() - start

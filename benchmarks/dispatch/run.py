@@ -179,24 +179,31 @@ def kill_latency(report: Report, name: str, worker: Any, function: Callable, tim
                f"{statistics.median(lat) * 1e3:.1f} / {max(lat) * 1e3:.1f} ms", "", "")
 
 
-def whole_search(report: Report, name: str, function: Callable, run_rate: float, generations: int) -> None:
-    """A whole Search (cold worker included) against warm worker.run; pandas is imported
-    beforehand, as it is once per process whatever the worker."""
+def whole_search(report: Report, name: str, function: Callable, run_rate: float, generations: int,
+                 scheduling: str = "generational", **search_options: Any) -> None:
+    """A whole Search (cold worker included) against warm worker.run; pandas and the driver's
+    modules are imported beforehand (a tiny Search), as they are once per process whatever the worker."""
     import compileiq.results  # noqa: F401 - a one-off import of pandas, not dispatch
     import compileiq.search_spaces.base as ss
     from compileiq.ciq import Search
     from compileiq.types import SearchConfiguration
 
-    search = Search(objective_function=function, search_space={"x": ss.range(0, 10**7)},
-                    search_config=SearchConfiguration(generations=generations, pool_size=1000),
-                    worker_type=name, engine="random", cache_folder="/tmp/compileiq-bench-dispatch")
-    start = time.perf_counter()
+    def search(generations: int, pool_size: int) -> Search:
+        return Search(objective_function=function, search_space={"x": ss.range(0, 10**7)},
+                      search_config=SearchConfiguration(generations=generations, pool_size=pool_size,
+                                                        scheduling=scheduling),
+                      worker_type=name, engine="random", cache_folder="/tmp/compileiq-bench-dispatch",
+                      disable_progress_bar=True)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = search.start(num_workers=WORKERS)
+        search(1, 6).start(num_workers=WORKERS)  # one-off imports of the driver's modules (sqlite3, plugins)
+        start = time.perf_counter()
+        result = search(generations, 1000).start(num_workers=WORKERS, **search_options)
     elapsed = time.perf_counter() - start
     rate = len(result) / elapsed
-    report.add(name, f"whole Search, {generations} gens x 1000 (vs worker.run)", f"{rate:,.0f}",
+    extra = "".join(f", {k}={v}" for k, v in search_options.items())
+    report.add(name, f"whole Search, {generations} gens x 1000, {scheduling}{extra} (vs worker.run)", f"{rate:,.0f}",
                f"{run_rate:,.0f}", f"{rate / run_rate:.2f}")
 
 
@@ -237,6 +244,10 @@ def main() -> None:
 
     first_eval(report, "multiprocess", cold_mp, cold_ppe)
     whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10)
+    # without per-candidate output capture (a log file per candidate), then in asynchronous mode
+    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10, capture_output=False)
+    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10, scheduling="asynchronous",
+                 capture_output=False)
 
     # isolated vs a bare fork-per-task loop.
     worker = make_worker("isolated")

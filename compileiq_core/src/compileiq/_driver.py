@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from compileiq.engines.base import Evaluation
-from compileiq.errors import SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
+from compileiq.errors import SearchAbortedError, SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
 from compileiq.evaluation import FailureWarnings
 from compileiq.journal import AskRecord, Journal, JournalError, JournalMismatchError
 from compileiq.plugins import get_plugin_manager
@@ -17,7 +17,8 @@ from compileiq.search_spaces.space import Genome
 from compileiq.types import ProblemType
 
 if TYPE_CHECKING:
-    from compileiq.ciq import Search
+    from compileiq._dump import ResultsDump
+    from compileiq._run import RunPlan
     from compileiq.results import SearchResult
 
 
@@ -38,19 +39,19 @@ class _Hooks:
         self._end = hook.compileiq_search_end
         self.wants_evaluations = bool(self._evaluation.get_hookimpls())
 
-    def search_start(self, search: Search, run_info: dict[str, Any]) -> None:
+    def search_start(self, search: Any, run_info: dict[str, Any]) -> None:
         self._start(search=search, run_info=run_info)
 
-    def evaluation(self, search: Search, score: Score, generation: int) -> None:
+    def evaluation(self, search: Any, score: Score, generation: int) -> None:
         self._evaluation(search=search, score=score, generation=generation)
 
-    def generation_start(self, search: Search, generation: int, params_pool: Sequence[Any]) -> None:
+    def generation_start(self, search: Any, generation: int, params_pool: Sequence[Any]) -> None:
         self._generation_start(search=search, generation=generation, params_pool=params_pool)
 
-    def generation_end(self, search: Search, generation: int, scores: Sequence[Score]) -> None:
+    def generation_end(self, search: Any, generation: int, scores: Sequence[Score]) -> None:
         self._generation_end(search=search, generation=generation, scores=scores)
 
-    def search_end(self, search: Search, result: SearchResult | None, error: BaseException | None) -> None:
+    def search_end(self, search: Any, result: SearchResult | None, error: BaseException | None) -> None:
         self._end(search=search, result=result, error=error)
 
 
@@ -60,6 +61,8 @@ class _Replay:
     def __init__(self, journal: Journal) -> None:
         self.batches = journal.asks()
         self.scores: dict[str, Score] = {}
+        self.order: list[str] = []
+        """Candidates' param_ids in the order their Scores arrived (what asynchronous replay follows)."""
         self.baseline: Score | None = None
         self.evaluations = 0
         self.failures = 0
@@ -68,6 +71,7 @@ class _Replay:
                 self.baseline = self.baseline or score
             elif str(score.param_id) not in self.scores:
                 self.scores[str(score.param_id)] = score
+                self.order.append(str(score.param_id))
                 self.evaluations += 1
                 self.failures += int(score.failed)
         self.position = 0
@@ -84,15 +88,26 @@ class _Replay:
         return self.position < len(self.batches)
 
 
-class Driver:
-    """Runs one `start()` of a Search, journaling every ask and score; replays a journal to resume."""
+class _Arrivals:
+    """The candidates of the batch in flight and the Scores recorded for it (by param_id)."""
 
-    def __init__(self, search: Search, *, num_workers: int, task_timeout: float | None,
-                 worker_kwargs: dict[str, Any], journal: Journal, resume: bool = False,
-                 seed: int | None = None) -> None:
-        self.search = search
-        self.config = search.search_config
-        self.worker = search.worker
+    def __init__(self, issued: dict[Any, Any], generation: int, ask_seq: int) -> None:
+        self.issued = issued
+        self.generation = generation
+        self.ask_seq = ask_seq
+        self.scores: dict[Any, Score] = {}
+        self.baselines: set[tuple[Any, Any]] = set()
+
+
+class Driver:
+    """Runs one `start()`: asks the engine, dispatches to the worker, records each Score (journal,
+    hooks) and tells the engine; replays a journal to resume. It sees only its `RunPlan`."""
+
+    def __init__(self, plan: RunPlan, *, num_workers: int, task_timeout: float | None,
+                 worker_kwargs: dict[str, Any], journal: Journal, resume: bool = False) -> None:
+        self.plan = plan
+        self.config = plan.config
+        self.worker = plan.worker
         self.num_workers = num_workers
         self.task_timeout = task_timeout
         self.worker_kwargs = worker_kwargs
@@ -100,25 +115,34 @@ class Driver:
         self.sign = -1.0 if self.config.problem_type is ProblemType.MAX else 1.0
         self.failures = FailureWarnings()
         self.hooks = _Hooks()
-        self.engine = search._new_engine(seed)
+        self.engine = plan.engine
         self.replay = _Replay(journal) if resume else None
         self._result_cache: SearchResult | None = None
         self._refill_warned = False
+        self._arrivals: _Arrivals | None = None
+        self.dump: ResultsDump | None = None
+        if plan.dump_results is not None:
+            from compileiq._dump import ResultsDump
+
+            self.dump = ResultsDump(plan.dump_results, self.config.num_objectives, self.config.normalize,
+                                    float(journal.meta().get("created", 0.0)),
+                                    existing=journal.result() if resume else None)
 
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> SearchResult:
-        search = self.search
+        plan = self.plan
+        search = plan.subject
         error: BaseException | None = None
         replay = self.replay
         if replay is not None and replay.baseline is not None and self.config.normalize:
             self.worker.baseline_score = replay.baseline
         self.journal.begin_session()
         self.hooks.search_start(search, {
-            "worker": search.worker_name, "engine": search.engine.name, "seed": self.engine.seed,
+            "worker": plan.worker_name, "engine": plan.engine_name, "seed": self.engine.seed,
             "num_workers": self.num_workers, "task_timeout": self.task_timeout,
-            "worker_kwargs": dict(self.worker_kwargs), "run_id": search.run_id,
-            "run_folder": str(search.cache_folder), "resumed": replay is not None,
+            "worker_kwargs": dict(self.worker_kwargs), "run_id": plan.run_id,
+            "run_folder": str(plan.run_folder), "resumed": replay is not None,
             "evaluations_done": replay.evaluations if replay else 0,
             "failures_done": replay.failures if replay else 0,
             "generations": self.config.generations, "pool_size": self.config.pool_size,
@@ -126,17 +150,25 @@ class Driver:
         status = "finished"
         try:
             self.worker.setup()
+            self.worker.score_sink = self._on_score
             try:
-                for generation in range(self.config.generations):
-                    if not self._generation(generation):
-                        break
-                if replay is not None and replay.active:
+                mode, window = self._scheduling()
+                if mode == "asynchronous":
+                    from compileiq._scheduler import AsynchronousLoop
+
+                    AsynchronousLoop(self, window).run()
+                else:
+                    for generation in range(self.config.generations):
+                        if not self._generation(generation):
+                            break
+                if mode != "asynchronous" and replay is not None and replay.active:
                     raise JournalMismatchError(
-                        f"The engine {search.engine.name!r} finished the search with "
+                        f"The engine {plan.engine_name!r} finished the search with "
                         f"{len(replay.batches) - replay.position} journaled batch(es) never asked again; the "
                         f"journal {str(self.journal.path)!r} does not match this engine or configuration."
                     )
             finally:
+                self.worker.score_sink = None
                 self.worker.close()
         except BaseException as exc:
             error = exc
@@ -155,15 +187,40 @@ class Driver:
                 self.hooks.search_end(search, self.result(), error)
         return self.result()
 
+    def _scheduling(self) -> tuple[str, int]:
+        """The run's scheduling mode and window (journaled by the first start(), kept on resume)."""
+        if self.replay is not None:
+            journaled = self.journal.meta().get("scheduling") or {"mode": "generational"}
+            mode, window = str(journaled.get("mode")), int(journaled.get("window") or self.num_workers)
+            if mode == "asynchronous" and not self.worker.supports_submission:
+                raise JournalMismatchError(
+                    f"The run in {str(self.journal.path.parent)!r} used asynchronous scheduling, which worker "
+                    f"{self.plan.worker_name!r} does not support (supports_submission is False); resume it with "
+                    "a worker that does (sequential, async, multiprocess, isolated), or start a new search."
+                )
+            return mode, window
+        mode = self.config.scheduling
+        if mode == "asynchronous" and not self.worker.supports_submission:
+            warnings.warn(
+                f"scheduling='asynchronous' needs a worker with the submission contract; worker "
+                f"{self.plan.worker_name!r} has none (supports_submission is False), so this search runs "
+                "generational batches.",
+                UserWarning,
+                stacklevel=5,
+            )
+            mode = "generational"
+        self.journal.set_meta({"scheduling": {"mode": mode, "window": self.num_workers}})
+        return mode, self.num_workers
+
     def recommended(self) -> Any:
         """The engine's recommended configuration (decoded), if it makes one."""
         recommend = getattr(self.engine, "recommend", None)
         genome = recommend() if callable(recommend) else None
-        return None if genome is None else self.search.space.decode(tuple(genome))
+        return None if genome is None else self.plan.space.decode(tuple(genome))
 
     def _check_feasible(self, genomes: list[Any]) -> None:
         """An engine must honour the constraints; one that does not is stopped before evaluating."""
-        constraints = self.search.space.constraints
+        constraints = self.plan.space.constraints
         if constraints is None:
             return
         for genome in genomes:
@@ -172,14 +229,14 @@ class Driver:
                 from compileiq.errors import ConstraintError
 
                 raise ConstraintError(
-                    f"The engine {self.search.engine.name!r} proposed {self.search.space.decode(tuple(genome))!r}, "
+                    f"The engine {self.plan.engine_name!r} proposed {self.plan.space.decode(tuple(genome))!r}, "
                     f"which violates the constraint {broken!r}; it does not honour Search(constraints=...). "
                     "Use an engine that does (genetic, random) or drop the constraints."
                 )
 
     def _generation(self, generation: int) -> bool:
         """Fill one generation; False when the space is exhausted and the search must end."""
-        self.search.current_generation = generation
+        self.plan.on_generation(generation)
         self.worker.current_generation = generation
         needed, batches, accepted = self.config.pool_size, 0, 0
         while needed > 0:
@@ -224,7 +281,7 @@ class Driver:
 
     @property
     def max_refills(self) -> int:
-        return self.search.max_refill_batches
+        return self.plan.max_refills
 
     @property
     def _replaying(self) -> bool:
@@ -240,7 +297,7 @@ class Driver:
             return None
         if batch.generation != generation or [tuple(g) for g in batch.genomes] != [tuple(g) for g in genomes]:
             raise JournalMismatchError(
-                f"Resuming {str(self.journal.path)!r}: the engine {self.search.engine.name!r} proposed other "
+                f"Resuming {str(self.journal.path)!r}: the engine {self.plan.engine_name!r} proposed other "
                 f"candidates than the journal holds for ask #{batch.seq} (generation {batch.generation}). The "
                 "engine is not deterministic for this seed, or its version changed since the run began; resume "
                 "with the engine version that started the run, or start a new search."
@@ -249,7 +306,7 @@ class Driver:
 
     def _batch(self, generation: int, genomes: list[Genome], first: bool) -> int:
         """Evaluate one batch (only its unscored part when replaying); returns how many succeeded."""
-        space = self.search.space
+        space = self.plan.space
         params = [space.decode(g) for g in genomes]
         replayed = self._replayed_batch(generation, genomes)
         done: dict[str, Score] = {}
@@ -261,43 +318,26 @@ class Driver:
         else:
             ids = [uuid.uuid4().hex for _ in genomes]
             ask_seq = self.journal.record_ask(generation, genomes, ids)
-        issued = dict(zip(ids, params))
         pending = [i for i, pid in enumerate(ids) if pid not in done]
-        streamed: set[Any] = set()
+        arrivals = _Arrivals({ids[i]: params[i] for i in pending}, generation, ask_seq)
         returned: list[Score] = list(done.values())
-
-        def on_arrival(score: Score) -> None:
-            # a worker may measure several baselines per batch (Ray: one per node or GPU)
-            key = ("baseline", id(score)) if score.is_baseline else score.param_id
-            if key in streamed or (not score.is_baseline and (key not in issued or key in done)):
-                return
-            streamed.add(key)
-            if score.params is None and not score.is_baseline and isinstance(key, str):
-                score.params = issued[key]
-            self._record(score, generation, ask_seq)
-
         if pending:
-            self.hooks.generation_start(self.search, generation, [params[i] for i in pending])
-            self.worker._score_listener = on_arrival
+            self.hooks.generation_start(self.plan.subject, generation, [params[i] for i in pending])
+            self._arrivals = arrivals
             try:
                 ran = self._run_worker([params[i] for i in pending], [ids[i] for i in pending])
             finally:
-                self.worker._score_listener = None
+                self._arrivals = None
             self._check_returned(ran, [ids[i] for i in pending])
+            for score in ran:  # a worker that only returns its Scores: recorded now, once each
+                self._arrive(score, arrivals)
             returned.extend(ran)
-        by_id = {s.param_id: s for s in returned if not s.is_baseline}
+        by_id = {**done, **arrivals.scores}
         normalized = self.config.normalize
         successes = 0
         evaluations = []
-        for score in returned:
-            if score.is_baseline and ("baseline", id(score)) not in streamed:
-                self._record(score, generation, ask_seq)
-        for pid, genome, config in zip(ids, genomes, params):
+        for pid, genome in zip(ids, genomes):
             score = by_id[pid]
-            if score.params is None:
-                score.params = config
-            if pid not in streamed and pid not in done:
-                self._record(score, generation, ask_seq)
             if pid not in done:
                 self.failures.observe(score)
             if score.failed:
@@ -308,9 +348,32 @@ class Driver:
                 evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
         return self._after_batch(generation, returned, evaluations, successes, ids, first, live=bool(pending))
 
+    def _on_score(self, score: Score) -> None:
+        """The worker's `score_sink`: records each Score the moment the worker reports it."""
+        arrivals = self._arrivals
+        if arrivals is not None:
+            self._arrive(score, arrivals)
+
+    def _arrive(self, score: Score, arrivals: _Arrivals) -> None:
+        """Record `score` once (journal, hooks), unless it was already recorded or was never asked."""
+        if score.is_baseline:
+            meta = score.metadata_dict
+            key = (meta.get("node_id"), meta.get("gpu_id"))  # Ray: one baseline per node or GPU
+            if key in arrivals.baselines:
+                return
+            arrivals.baselines.add(key)
+        else:
+            pid = score.param_id
+            if pid in arrivals.scores or pid not in arrivals.issued:
+                return
+            arrivals.scores[pid] = score
+            if score.params is None:
+                score.params = arrivals.issued[pid]
+        self._record(score, arrivals.generation, arrivals.ask_seq)
+
     def _run_worker(self, params: list[Any], ids: list[Any]) -> Any:
         return self.worker.run(
-            function=self.search.objective_function,
+            function=self.plan.objective,
             params_pool=params,
             params_ids=ids,
             num_function_returns=self.config.num_objectives,
@@ -325,12 +388,10 @@ class Driver:
         self.engine.tell(evaluations)
         if live:
             self.journal.check_present()  # one stat per batch: a deleted run folder stops the search
-            if self.search.dump_results is not None:
-                self.result().save(self.search.dump_results)
-            self.hooks.generation_end(self.search, generation, returned)
-        if self.search.exit_on_failure and generation == 0 and first and successes == 0:
-            from compileiq.ciq import SearchAbortedError
-
+            if self.dump is not None:
+                self.dump.flush()
+            self.hooks.generation_end(self.plan.subject, generation, returned)
+        if self.plan.exit_on_failure and generation == 0 and first and successes == 0:
             reason = next((s.metadata_dict.get("error") for s in returned if not s.is_baseline
                            and s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
             raise SearchAbortedError(
@@ -342,7 +403,7 @@ class Driver:
         return successes
 
     def _check_returned(self, returned: Any, ids: list[str]) -> dict[str, Score]:
-        name = self.search.worker_name
+        name = self.plan.worker_name
         if not isinstance(returned, (list, tuple)):
             raise RuntimeError(
                 f"worker {name!r} returned {type(returned).__name__} from run(); it must return a "
@@ -373,10 +434,12 @@ class Driver:
 
     def _record(self, score: Score, generation: int, ask_seq: int | None) -> None:
         """Commit `score` to the journal at once, then tell the evaluation hooks."""
-        self.journal.record_score(score, generation, ask_seq, self.search.worker_name)
+        self.journal.record_score(score, generation, ask_seq, self.plan.worker_name)
         self._result_cache = None
+        if self.dump is not None:
+            self.dump.add(score, generation, self.plan.worker_name)
         if self.hooks.wants_evaluations:
-            self.hooks.evaluation(self.search, score, generation)
+            self.hooks.evaluation(self.plan.subject, score, generation)
 
     def result(self) -> SearchResult:
         """Every journaled score as a SearchResult (cached until the next score)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from compileiq._memory import is_out_of_memory
-from compileiq.evaluation import baseline_from, crash_reason, failed_score, timeout_score
+from compileiq.evaluation import crash_reason, failed_score, timeout_score
 from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
 
@@ -74,8 +74,8 @@ class ChildSupervisor(ABC):
     def __init__(self, worker_name: str) -> None:
         self.worker_name = worker_name
         self.selector = selectors.DefaultSelector()
-        self.params_pool: list[ParamArg] = []
-        self.params_ids: list[int | str] = []
+        self.params_pool: list[ParamArg] | dict[int, ParamArg] = []
+        self.params_ids: list[int | str] | dict[int, int | str] = []
         self.num_objectives = 1
         self.timeout: float | None = None
         self.busy: dict[int, Child] = {}
@@ -171,13 +171,90 @@ class ChildSupervisor(ABC):
     ) -> list[Score]:
         """What a worker's `run()` returns: the baseline first when `worker` normalizes and has
         none yet (measured here, reported, kept on the worker), then every candidate's Score."""
-        out: list[Score] = []
-        if worker.normalize and worker.baseline_score is None:
-            [score] = self.supervise([dict(BASELINE_CONFIG)], ["baseline"], num_objectives, timeout, worker.deliver)
-            worker.baseline_score = baseline_from(score)
-            out.append(worker.baseline_score)
-            worker.report_score(worker.baseline_score)
+        out = worker.ensure_baseline(
+            lambda: self.supervise([dict(BASELINE_CONFIG)], ["baseline"], num_objectives, timeout, worker.deliver)[0])
         return out + self.supervise(params_pool, params_ids, num_objectives, timeout, worker.deliver)
+
+    # -- submissions (the worker submission contract, for asynchronous scheduling) -----------
+
+    def open_stream(self, num_objectives: int, timeout: float | None, deliver: Callable[[Score], Score]) -> None:
+        """Start taking single candidates (`submit_one`) and handing back their Scores as they
+        finish (`collect_some`), with the same timeout, crash and interrupt handling as `supervise`."""
+        self._stream_params: dict[int, ParamArg] = {}
+        self._stream_ids: dict[int, int | str] = {}
+        self.params_pool, self.params_ids = self._stream_params, self._stream_ids  # keyed like the batch lists
+        self.num_objectives, self.timeout = num_objectives, timeout
+        self.busy = {}
+        self._stream_pending: deque[int] = deque()
+        self._stream_scores: list[Score] = []
+        self._stream_deliver = deliver
+        self._stream_next = 0
+
+    def submit_one(self, params: ParamArg, param_id: int | str) -> None:
+        """Queue one candidate; it starts at once if a child can take it."""
+        key = self._stream_next
+        self._stream_next += 1
+        self._stream_params[key], self._stream_ids[key] = params, param_id
+        self._stream_pending.append(key)
+        self._start_pending()
+
+    def _start_pending(self) -> None:
+        pending, timeout = self._stream_pending, self.timeout
+        while pending:
+            try:
+                child = self.start_task(pending[0])
+            except Exception:
+                self.raise_if_refused()
+                raise
+            if child is None:
+                break
+            child.task = key = pending.popleft()
+            child.deadline = time.monotonic() + timeout if timeout and self.clock_on_start else None
+            self.busy[key] = child
+
+    def collect_some(self, timeout: float | None) -> list[Score]:
+        """The Scores finished since the last call; waits up to `timeout` s (None: until one
+        finishes) when none is ready; [] when nothing is in flight or the wait ran out."""
+        scores, deliver = self._stream_scores, self._stream_deliver
+        end = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not scores and (self._stream_pending or self.busy):
+                self._start_pending()
+                deadlines = [c.deadline for c in self.busy.values() if c.deadline is not None]
+                now = time.monotonic()
+                limits = [max(0.0, d - now) for d in deadlines] + ([max(0.0, end - now)] if end is not None else [])
+                for selected, _ in self.selector.select(min(limits) if limits else None):
+                    child, what = selected.data
+                    if not child.retired:
+                        self._on_event(child, what, scores, deliver)
+                if deadlines:
+                    self._enforce_deadlines(scores, deliver)
+                if end is not None and time.monotonic() >= end:
+                    break
+            self._start_pending()
+        except BaseException:
+            self.cancel_stream()  # interrupted or broken: nothing busy may outlive this call
+            raise
+        out, self._stream_scores = list(scores), []
+        for score in out:  # finished: forget its candidate
+            key = next((k for k, pid in self._stream_ids.items() if pid == score.param_id), None)
+            if key is not None and key not in self.busy:
+                del self._stream_params[key], self._stream_ids[key]
+        return out
+
+    def cancel_stream(self) -> None:
+        """Drop queued candidates and kill (then replace) every busy child; their Scores never come."""
+        if not hasattr(self, "_stream_pending"):
+            return
+        self._stream_pending.clear()
+        children = list(self.busy.values())
+        self.busy.clear()
+        for child in children:
+            self.retire(child)
+            child.task = None
+            self.replace(child)
+        self.on_interrupt(children)
+        self._stream_scores = []
 
     def supervise(
         self,

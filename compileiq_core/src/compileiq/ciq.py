@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from compileiq.engines.base import EngineConfig
-from compileiq.errors import SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
+from compileiq.errors import SearchAbortedError, SearchSpaceExhaustedError, SearchSpaceExhaustedWarning
 from compileiq.registry import resolve_engine, resolve_worker
 from compileiq.search_spaces.space import SearchSpace
 from compileiq.types import SearchConfiguration, WorkerTypes
@@ -36,18 +35,6 @@ _FIELDS = (
     "objective_function", "search_space", "search_config", "worker_type", "tracker_config", "debug",
     "cache_folder", "dump_results", "disable_progress_bar", "exit_on_failure", "engine", "constraints",
 )
-
-
-class SearchAbortedError(RuntimeError):
-    """The search stopped on purpose (e.g. `exit_on_failure`); `.result` holds what finished."""
-
-    def __init__(self, message: str, result: SearchResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-def _keep_cache() -> bool:
-    return os.environ.get("CIQ_KEEP_CACHE", "0").strip().lower() in ("1", "yes", "true")
 
 
 def _versions(*names: str) -> dict[str, str]:
@@ -132,7 +119,8 @@ class Search:
             (`"block_size_x * block_size_y <= 1024"`) or callables taking the configuration;
             see `compileiq.search_spaces.constraints`. Checked here, before anything runs.
         cache_folder: where run folders go (default `~/.cache/compileiq`).
-        dump_results: a CSV path rewritten with every result after each batch.
+        dump_results: a CSV path kept up to date: the results recorded since the last batch are
+            appended after each batch (constant work per score; the layout of `SearchResult.save`).
         exit_on_failure: raise when every evaluation of the first batch fails.
         tracker_config: a `compileiq.types.TrackerConfig` (Loguru, MLflow, ...); disabled by default.
         disable_progress_bar: no progress bar (it is also hidden when stderr is not a terminal).
@@ -406,69 +394,52 @@ class Search:
             self.cache_folder = self._new_run_folder()
             self.worker.cache_folder = self.cache_folder
         self._make_folder()
-        from compileiq.run_folder import LOCK_NAME, RunLock
+        from compileiq._run import Run, RunPlan
 
-        lock = RunLock.acquire(self.cache_folder)  # one driver per run folder, until this start() ends
+        run = Run(self.cache_folder, resuming=self._resuming, fingerprint=self.space.fingerprint(),
+                  meta=self._journal_meta, plugins=self._session_plugins)
         try:
-            journal, seed = self._open_journal()
-        except BaseException:
-            lock.release()
-            if not self._resuming:  # a new run folder that never got a journal: leave nothing behind
-                (self.cache_folder / LOCK_NAME).unlink(missing_ok=True)
-            raise
-        self._journal_used = True
-        plugins: list[Any] = []
-        try:
-            plugins = self._session_plugins()
-            driver = Driver(self, num_workers=1 if num_workers is None else num_workers,
-                            task_timeout=task_timeout, worker_kwargs=kwargs, journal=journal,
-                            resume=self._resuming, seed=seed)
-            self.result = driver.run()
-            self.recommended = driver.recommended()
+            with run:
+                self._journal_used = True
+                assert run.journal is not None
+                plan = RunPlan(
+                    subject=self, objective=self.objective_function, space=self.space, config=self.search_config,
+                    worker=self.worker, worker_name=self.worker_name, engine=self._new_engine(run.seed),
+                    engine_name=self.engine.name, exit_on_failure=self.exit_on_failure,
+                    max_refills=self.max_refill_batches, dump_results=self.dump_results, run_id=self.run_id,
+                    run_folder=self.cache_folder, on_generation=self._on_generation,
+                )
+                driver = Driver(plan, num_workers=1 if num_workers is None else num_workers,
+                                task_timeout=task_timeout, worker_kwargs=kwargs, journal=run.journal,
+                                resume=self._resuming)
+                self.result = driver.run()
+                self.recommended = driver.recommended()
         finally:
             self._resuming = False
             self.current_generation = 0
-            try:
-                journal.close()
-                self._unregister(plugins)
-                self._cleanup()
-            finally:
-                lock.release()
         return self.result
 
-    def _open_journal(self) -> tuple[Any, int]:
-        """Create this run's journal (or open it to resume), before anything is evaluated."""
-        from compileiq.journal import Journal, JournalMismatchError
+    def _on_generation(self, generation: int) -> None:
+        self.current_generation = generation
 
-        if self._resuming:
-            journal = Journal.open(self.cache_folder)
-            meta = journal.meta()
-            if meta.get("space_fingerprint") != self.space.fingerprint():
-                journal.close()
-                raise JournalMismatchError(
-                    f"The journal in {str(self.cache_folder)!r} belongs to another search space or other "
-                    "constraints; resume with the space and constraints the run started with."
-                )
-            return journal, int(meta["engine"]["seed"])
-        seed = self.seed
+    def _journal_meta(self) -> dict[str, Any]:
+        """The metadata of a new run's journal."""
         worker_cls = type(self.worker)
         named = bool(getattr(worker_cls, "name", "")) and worker_cls.__module__.split(".")[0] != "__main__"
-        meta = {
+        return {
             "run_id": self.run_id,
             "config": self.search_config.model_dump(),
             "space": self.space.to_json(),
             "space_fingerprint": self.space.fingerprint(),
             "constraints": self.space.constraints.to_json() if self.space.constraints is not None else [],
             "engine": {"name": self.engine.name, "options": {k: v for k, v in self.engine.options.items()
-                                                             if k != "seed"}, "seed": seed},
+                                                             if k != "seed"}, "seed": self.seed},
             "worker": self.worker_name,
             "worker_type": self.worker_name if named and self._worker_resolvable() else None,
             "exit_on_failure": self.exit_on_failure,
             "versions": _versions("compileiq-core", "compileiq", *self._distributions()),
             "argv": list(sys.argv),
         }
-        journal = Journal.create(self.cache_folder, meta)
-        return journal, seed
 
     def _worker_resolvable(self) -> bool:
         try:
@@ -484,9 +455,7 @@ class Search:
         return names
 
     def _session_plugins(self) -> list[Any]:
-        """Register this start()'s hook implementations: the tracker and the progress bar."""
-        from compileiq.plugins import get_plugin_manager
-
+        """This start()'s hook implementations (the Run registers them): the tracker and the progress bar."""
         plugins: list[Any] = []
         if self._tracker is not None:
             self._tracker.search = self
@@ -496,35 +465,13 @@ class Search:
 
             if ProgressBar.wanted():
                 plugins.append(ProgressBar(self))
-        pm = get_plugin_manager()
-        for plugin in plugins:
-            pm.register(plugin)
         return plugins
-
-    @staticmethod
-    def _unregister(plugins: list[Any]) -> None:
-        from compileiq.plugins import get_plugin_manager
-
-        pm = get_plugin_manager()
-        for plugin in plugins:
-            if pm.is_registered(plugin):
-                pm.unregister(plugin)
 
     def _cleanup(self) -> None:
         """Remove scratch files; the run folder and its journal stay (unless nothing was journaled)."""
-        if _keep_cache() or not self.cache_folder.is_dir():
-            return
-        import shutil
+        from compileiq._run import remove_scratch
 
-        from compileiq.journal import FILENAME, KEEP_FILES
-
-        for child in self.cache_folder.iterdir():
-            if child.name in KEEP_FILES or child.name.startswith(FILENAME + ".damaged"):  # kept by `repair`
-                continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
+        remove_scratch(self.cache_folder)
 
     def __repr__(self) -> str:
         return (

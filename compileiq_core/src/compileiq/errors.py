@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CompileIQError",
     "ConfigurationError",
@@ -12,6 +14,7 @@ __all__ = [
     "PluginLoadError",
     "RecursiveSearchError",
     "ScoreValidationError",
+    "SearchAbortedError",
     "SearchSpaceError",
     "SearchSpaceExhaustedError",
     "SearchSpaceExhaustedWarning",
@@ -47,6 +50,14 @@ class ScoreValidationError(CompileIQError, ValueError):
 
 class SearchSpaceExhaustedError(CompileIQError, RuntimeError):
     """The engine cannot propose enough configurations that were not evaluated already."""
+
+
+class SearchAbortedError(RuntimeError):
+    """The search stopped on purpose (e.g. `exit_on_failure`); `.result` holds what finished."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class SearchSpaceExhaustedWarning(UserWarning):

@@ -118,6 +118,10 @@ def default_cull_size(pool_size: int, num_objectives: int) -> int:
     return max(min(cull, cap), 2)
 
 
+SCHEDULING_MODES = ("generational", "asynchronous")
+"""The values of `SearchConfiguration.scheduling`."""
+
+
 class SearchConfiguration:
     """What to optimize and for how long.
 
@@ -129,6 +133,12 @@ class SearchConfiguration:
         pool_size: evaluations per generation (>= 6); derived from `num_objectives` when None.
         init_with_true_random_threshold: the share of initial samples of a seeded range drawn
             inside its `[seed_low, seed_high]` window.
+        scheduling: "generational" (the default: the engine asks for `pool_size` candidates and
+            the next generation starts when the slowest has finished) or "asynchronous" (the
+            search keeps `num_workers` candidates in flight and asks the engine for one more as
+            each finishes; same budget, `generation` counts completed groups of `pool_size`).
+            Asynchronous needs a worker with the submission contract
+            (`BaseWorker.supports_submission`); others run generational batches.
         cull_size, mutate_rate, objective_weights, enable_large_fail_pool: retired upstream
             settings, accepted and ignored (Search warns with a FutureWarning when set).
     """
@@ -144,6 +154,7 @@ class SearchConfiguration:
         "objective_weights",
         "init_with_true_random_threshold",
         "enable_large_fail_pool",
+        "scheduling",
         "_explicit",
     )
 
@@ -160,6 +171,7 @@ class SearchConfiguration:
         objective_weights: list[float] | None = None,
         init_with_true_random_threshold: float | None = 0.9,
         enable_large_fail_pool: bool = True,
+        scheduling: str = "generational",
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -227,6 +239,11 @@ class SearchConfiguration:
                 f"enable_large_fail_pool={enable_large_fail_pool!r} is not a bool; pass True or False."
             )
         self.enable_large_fail_pool = enable_large_fail_pool
+        if scheduling not in SCHEDULING_MODES:
+            raise ConfigurationError(
+                f"scheduling={scheduling!r} is not valid; expected one of {', '.join(map(repr, SCHEDULING_MODES))}."
+            )
+        self.scheduling = scheduling
 
     # -- conversions -------------------------------------------------------------------------
 

@@ -26,10 +26,13 @@ from compileiq.score import (
     normalize_scores,
 )
 
-__all__ = ["BASELINE_CONFIG", "INVALID_SCORE", "PLUGIN_API", "BaseWorker", "Score", "Worker"]
+__all__ = ["BASELINE_CONFIG", "INVALID_SCORE", "PLUGIN_API", "BaseWorker", "Score", "ScoreSink", "Worker"]
 
 PLUGIN_API = 1
 """The worker plugin API version this core provides; a worker declaring another is refused."""
+
+ScoreSink = Callable[[Score], None]
+"""What the core hands a worker (`BaseWorker.score_sink`) to receive each Score as it arrives."""
 
 _LAZY_WORKERS = {
     "MultiProcessWorker": "multiprocess",
@@ -63,13 +66,17 @@ class BaseWorker(ABC):
     """True when a crashed candidate's reason names the exit code or signal (False: the backend,
     e.g. Ray, only reports that the process died)."""
     streams_scores: ClassVar[bool] = True
-    """True when every Score goes through `report_score`/`deliver` as it arrives (False: Scores
-    come only with run()'s return, so in-flight results are lost on a driver crash)."""
+    """True when every Score goes through `report_score`/`deliver` (to `score_sink`) as it arrives
+    (False: Scores come only with run()'s return, so in-flight results are lost on a driver crash)."""
     validates_start_kwargs: ClassVar[bool] = False
     """True when unknown `start()` keywords are refused with a TypeError naming them (e.g. Ray's
     task options); False: unknown keywords are accepted and ignored."""
     one_baseline_per_search: ClassVar[bool] = True
     """False for a worker that measures a baseline per node or device (e.g. Ray)."""
+    supports_submission: ClassVar[bool] = False
+    """True when the worker implements the optional submission contract (`open_submissions`,
+    `submit`, `collect`, `cancel`, `close_submissions`): asynchronous scheduling then keeps every
+    worker busy. A worker without it runs generational batches through `run()`."""
 
     def __init__(
         self,
@@ -133,18 +140,78 @@ class BaseWorker(ABC):
         extra keyword given to `Search.start()`.
         """
 
+    score_sink: ScoreSink | None = None
+    """Where each finished Score goes the moment it is known (in the driver process).
+
+    The core sets it for the duration of a search (`Search.start()` hands the worker its sink
+    before the first `run()` and takes it back when the search ends); it is None when a user
+    calls `run()` directly. Workers do not call it themselves: they call `report_score` (or
+    `deliver`), which forwards to it. The search records each Score once, on arrival, keyed by
+    `param_id` (baselines by their node and GPU): a Score both reported and returned from
+    `run()` is recorded once, and a Score only returned is recorded when `run()` returns.
+    """
+
     def report_score(self, score: Score) -> None:
         """Hand one finished Score to the search the moment it arrives (in the driver process).
 
         Optional but recommended: a worker that calls this for every Score (baselines too) as
         it arrives lets the search journal each result at once, so a crash loses nothing that
-        finished. `run()` must still return every Score; the search records each one once.
+        finished. `run()` still returns every Score (for users who call it directly).
         """
-        listener = self._score_listener
-        if listener is not None:
-            listener(score)
+        sink = self.score_sink
+        if sink is not None:
+            sink(score)
 
-    _score_listener: Callable[[Score], None] | None = None
+    def ensure_baseline(self, measure: Callable[[], Score]) -> list[Score]:
+        """The baseline step every worker shares: measure it once per search when normalizing.
+
+        When `normalize` is on and no baseline is known yet, calls `measure()` (the worker's
+        own way to evaluate `BASELINE_CONFIG` with `param_id="baseline"`), turns the result
+        into the baseline Score (RuntimeError naming the fix if it failed), keeps it as
+        `baseline_score`, reports it, and returns it in a list to prepend to `run()`'s return;
+        otherwise returns `[]`. A resumed search sets `baseline_score` from its journal first.
+        """
+        if not self.normalize or self.baseline_score is not None:
+            return []
+        from compileiq.evaluation import baseline_from
+
+        baseline = baseline_from(measure())
+        self.baseline_score = baseline
+        self.report_score(baseline)
+        return [baseline]
+
+    # -- the optional submission contract (asynchronous scheduling) -----------------------------
+
+    def open_submissions(self, *, function: Callable[..., Any], num_function_returns: int = 1,
+                         **kwargs: Any) -> None:
+        """Get ready for single submissions of `function` (kwargs as `run()` gets them:
+        `num_workers`, `task_timeout`, and the user's `start()` keywords). Called once per
+        `start()` in asynchronous mode, after `setup()`; `close_submissions()` ends it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def submit(self, params: ParamArg, param_id: int | str) -> None:
+        """Start evaluating one configuration; return at once. Its Score comes from `collect()`.
+
+        The core keeps at most `num_workers` submissions in flight; the worker may queue beyond
+        its free capacity. A candidate's `task_timeout` runs from when it starts, not when queued.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def collect(self, timeout: float | None = None) -> list[Score]:
+        """The Scores of submissions finished since the last call, in the order they finished
+        (each finished with `deliver`: normalized and reported). Waits up to `timeout` seconds
+        (None: until at least one finishes) when none is ready; `[]` when nothing is in flight
+        or the wait ran out. Timeouts and crashes come back as INVALID Scores, as from `run()`."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def cancel(self) -> None:
+        """Stop every submission in flight (their Scores are never collected); idempotent."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
+
+    def close_submissions(self) -> None:
+        """End the submissions opened by `open_submissions` (cancelling any still in flight);
+        the worker stays set up for `run()` or another `open_submissions`. Safe to call twice."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement the submission contract")
 
     def deliver(self, score: Score) -> Score:
         """Finish a Score as it arrives: normalize it against the baseline, then `report_score` it.

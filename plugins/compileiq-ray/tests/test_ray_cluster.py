@@ -24,9 +24,9 @@ ROW_KEYS = {"node_id", "node_address", "gpu_id", "task_id", "pid"}
 
 def run(worker: RayWorker, function, pool: list, **kwargs) -> tuple[dict, list[Score], list[Score]]:
     streamed: list[Score] = []
-    worker._score_listener = streamed.append
+    worker.score_sink = streamed.append
     scores = worker.run(function=function, params_pool=pool, params_ids=list(range(len(pool))), **kwargs)
-    worker._score_listener = None
+    worker.score_sink = None
     return {s.param_id: s for s in scores if not s.is_baseline}, [s for s in scores if s.is_baseline], streamed
 
 
@@ -164,7 +164,7 @@ def test_ctrl_c_cancels_everything_in_flight(cluster, tmp_path: Path) -> None:
         raise KeyboardInterrupt
 
     pool = [{"x": 1}] + [{"kind": "hang", "pid_dir": str(tmp_path)}]
-    worker._score_listener = interrupt
+    worker.score_sink = interrupt
     with pytest.raises(KeyboardInterrupt):
         worker.run(function=faulty, params_pool=pool, params_ids=[0, 1])
     pids = {int(p.name) for p in tmp_path.iterdir()}
@@ -197,7 +197,7 @@ def test_node_leaving_mid_search_loses_no_finished_result(cluster) -> None:
             removed.set()
             threading.Thread(target=cluster.remove_node, args=(leaving,)).start()
 
-    worker._score_listener = on_score
+    worker.score_sink = on_score
     pool = [{"x": 1, "sleep": 0}] + [{"x": i, "sleep": 3} for i in range(2, 8)]
     scores = worker.run(function=where, params_pool=pool, params_ids=list(range(len(pool))),
                         scheduling_strategy="SPREAD")

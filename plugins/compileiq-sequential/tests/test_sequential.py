@@ -20,7 +20,7 @@ def objective(config: dict):
 def test_one_score_per_id_with_reasons_for_every_failure() -> None:
     worker = SequentialWorker()
     streamed: list[Score] = []
-    worker._score_listener = streamed.append
+    worker.score_sink = streamed.append
     params = [{"x": x} for x in range(8)]
     scores = worker.run(function=objective, params_pool=params, params_ids=list("abcdefgh"))
     by_id = {s.param_id: s for s in scores}

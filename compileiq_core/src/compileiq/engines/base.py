@@ -91,6 +91,10 @@ class Engine(ABC):
         self.seed_threshold = init_with_true_random_threshold
         self.rng = random.Random(self.seed)
         self.seen: set[Genome] = set()
+        self.pending: tuple[Genome, ...] = ()
+        """Candidates asked and not yet told. With asynchronous scheduling the driver sets it
+        before each `ask`; an engine may keep new candidates away from them (the genetic
+        engine's batch-diversity penalty does). Never asked again either way (`seen`)."""
 
     @abstractmethod
     def ask(self, n: int, generation: int) -> list[Genome]:

@@ -79,6 +79,7 @@ class GeneticEngine(Engine):
         fresh_share: share of screened candidates drawn fresh from the initial distribution
             (default 0.1), which keeps some global exploration.
         diversity: radius, in surrogate length scales, of the penalty that keeps one batch
+            (and, with asynchronous scheduling, the candidates still in flight: `pending`)
             from crowding around the incumbent (default 0.5 with one objective, 0 with
             several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
@@ -354,11 +355,15 @@ class GeneticEngine(Engine):
         times the surrogate's length scale.
         """
         order = np.argsort(-score, kind="stable")
-        if self.diversity <= 0 or n <= 1 or self._models is None:
+        if self.diversity <= 0 or (n <= 1 and not self.pending) or self._models is None:
             return order
         radius = self.diversity * self._models[0].length_scale
         score = np.maximum(score, 0.0) + 1e-300
         nearest = np.full(len(score), np.inf)
+        if self.pending:  # candidates still being evaluated (asynchronous scheduling) count as picks
+            busy = self._encoder(np.array(self.pending, dtype=np.int64))
+            for row in busy:
+                nearest = np.minimum(nearest, ((x - row) ** 2).sum(axis=1))
         picked: list[int] = []
         available = np.ones(len(score), dtype=bool)
         for _ in range(min(n, len(score))):

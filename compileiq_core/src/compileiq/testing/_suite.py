@@ -53,7 +53,7 @@ class WorkerConformanceSuite:
     What is checked follows the capability flags the worker class declares (see `BaseWorker`:
     `supports_timeout`, `isolates_crashes`, `reports_exit_status`, `respects_num_workers`,
     `requires_async_objective`, `streams_scores`, `validates_start_kwargs`,
-    `one_baseline_per_search`); the class attributes below adjust the checks themselves (time
+    `one_baseline_per_search`, `supports_submission`); the class attributes below adjust the checks themselves (time
     bounds scale with `timing_scale`). Every test also fails if a process the worker started
     is still alive after `close()`.
     """
@@ -230,16 +230,103 @@ class WorkerConformanceSuite:
             meta = self.assert_failed(score, "invalid_return")
             assert "2" in meta["error"], "the reason must say how many values num_objectives expects"
 
+    # -- the submission contract (asynchronous scheduling), where the worker declares it ------
+
+    def collect_all(self, worker: BaseWorker, count: int, limit_s: float = 60.0) -> list[Score]:
+        """`collect()` until `count` Scores came back (fails after `limit_s`, scaled)."""
+        got: list[Score] = []
+        deadline = time.monotonic() + limit_s * self.scale
+        while len(got) < count:
+            assert time.monotonic() < deadline, f"collect() gave {len(got)} of {count} Scores in {limit_s} s"
+            batch = worker.collect(1.0)
+            assert isinstance(batch, list) and all(isinstance(s, Score) for s in batch), (
+                f"collect() must return a list of Score, got {batch!r}"
+            )
+            got.extend(batch)
+        return got
+
+    def open_submissions(self, worker: BaseWorker, function: Callable[..., Any], **kwargs: Any) -> None:
+        options = {"num_workers": self.num_workers, "task_timeout": None, "tracker": None,
+                   **self.worker_kwargs, **kwargs}
+        worker.open_submissions(function=function, num_function_returns=1, **options)
+
+    def test_submission_contract(self, make_worker: Callable[..., BaseWorker]) -> None:
+        if not self.capability("supports_submission"):
+            pytest.skip("supports_submission is False")
+        worker = make_worker(normalize=True)
+        worker.baseline_score = Score(score=1.0, param_id="baseline", num_objectives=1, is_baseline=True,
+                                      norm_score=1.0)
+        reported: list[Score] = []
+        worker.score_sink = reported.append
+        self.open_submissions(worker, self.objective("faulty"))
+        try:
+            assert worker.collect(0.05) == [], "collect() with nothing in flight must return []"
+            pool: dict[str, dict[str, Any]] = {"a": {"x": 1.0}, "b": {"x": 2.0}, "c": {"fault": "raise"},
+                                              "d": {"x": 3.0}}
+            for pid, config in pool.items():
+                worker.submit(config, pid)
+            scores = {s.param_id: s for s in self.collect_all(worker, len(pool))}
+            assert sorted(scores) == sorted(pool), f"collect() must give one Score per submission: {sorted(scores)}"
+            assert [scores[k].score for k in "abd"] == [1.0, 4.0, 9.0]
+            self.assert_failed(scores["c"], "exception")
+            assert all(s.norm_score is not None for k, s in scores.items() if k != "c"), (
+                "collected Scores come finished: normalized against baseline_score (use deliver)"
+            )
+            assert sorted(str(s.param_id) for s in reported) == sorted(pool), (
+                "every collected Score must also reach report_score (deliver does both)"
+            )
+            # more submissions than workers: they queue, and all come back
+            more = {f"m{i}": {"x": float(i)} for i in range(2 * self.num_workers + 1)}
+            for pid, config in more.items():
+                worker.submit(config, pid)
+            again = {s.param_id: s for s in self.collect_all(worker, len(more))}
+            assert {k: s.score for k, s in again.items()} == {k: c["x"] ** 2 for k, c in more.items()}
+            # cancel: what is in flight never comes back, and the worker goes on
+            for i in range(self.num_workers):
+                worker.submit({"fault": "hang", "hang_s": 30.0}, f"slow{i}")
+            worker.cancel()
+            worker.cancel()  # idempotent
+            worker.submit({"x": 5.0}, "after")
+            after = self.collect_all(worker, 1, limit_s=20.0)
+            assert [s.param_id for s in after] == ["after"] and after[0].score == 25.0, (
+                f"after cancel() only the new submission may come back, got {after}"
+            )
+        finally:
+            worker.close_submissions()
+            worker.close_submissions()  # safe twice
+            worker.score_sink = None
+        assert self.run_worker(worker, self.objective("square"), [{"x": 2.0}])[0].score == 4.0, (
+            "run() must still work after close_submissions()"
+        )
+
+    def test_submission_timeout(self, make_worker: Callable[..., BaseWorker]) -> None:
+        if not (self.capability("supports_submission") and self.capability("supports_timeout")):
+            pytest.skip("supports_submission or supports_timeout is False")
+        worker = make_worker()
+        bound = self.task_timeout + self.timeout_slack * self.scale
+        self.open_submissions(worker, self.objective("faulty"), task_timeout=self.task_timeout)
+        try:
+            start = time.monotonic()
+            worker.submit({"fault": "hang", "hang_s": bound + 1}, "hang")
+            worker.submit({"x": 2.0}, "ok")
+            scores = {s.param_id: s for s in self.collect_all(worker, 2, limit_s=bound + 5)}
+            elapsed = time.monotonic() - start
+            assert elapsed < bound, f"a hung submission was collected after {elapsed:.1f} s (bound {bound:.1f} s)"
+            self.assert_failed(scores["hang"], "timeout")
+            assert scores["ok"].score == 4.0
+        finally:
+            worker.close_submissions()
+
     def test_scores_are_reported_as_they_arrive(self, make_worker: Callable[..., BaseWorker]) -> None:
         if not self.capability("streams_scores"):
             pytest.skip("streams_scores is False")
         worker = make_worker(normalize=True)
         reported: list[Score] = []
-        worker._score_listener = reported.append  # what the search's journal listens to
+        worker.score_sink = reported.append  # what the search's journal listens to
         try:
             scores = self.run_worker(worker, self.objective("faulty"), [{"x": 1.0}, {"x": 2.0}, {"fault": "raise"}])
         finally:
-            worker._score_listener = None
+            worker.score_sink = None
         got = sorted(str(s.param_id) for s in reported if not s.is_baseline)
         assert got == ["0", "1", "2"], f"report_score() must see every candidate's Score once, got {got}"
         assert any(s.is_baseline for s in reported), "the baseline Score must be reported too"

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-from compileiq.evaluation import evaluate, measure_baseline
-from compileiq.score import ParamArg, Score
+from compileiq.evaluation import evaluate
+from compileiq.score import BASELINE_CONFIG, ParamArg, Score
 from compileiq.worker import BaseWorker
 
 __all__ = ["ThreadPoolWorker"]
@@ -64,11 +64,8 @@ class ThreadPoolWorker(BaseWorker):
         if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int)
                                         or num_workers < 1):
             raise ValueError(f"num_workers={num_workers!r} must be a positive int (or None: one per core).")
-        scores: list[Score] = []
-        if self.normalize and self.baseline_score is None:
-            self.baseline_score = measure_baseline(function, num_function_returns, worker=self.name)
-            self.report_score(self.baseline_score)
-            scores.append(self.baseline_score)
+        scores = self.ensure_baseline(lambda: evaluate(function, dict(BASELINE_CONFIG), param_id="baseline",
+                                                       num_objectives=num_function_returns, worker=self.name))
         pool = self._pool(num_workers or os.cpu_count() or 1)
         futures = [pool.submit(evaluate, function, params, param_id=pid, num_objectives=num_function_returns,
                                worker=self.name) for params, pid in zip(params_pool, params_ids)]

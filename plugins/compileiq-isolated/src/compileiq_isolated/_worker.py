@@ -168,10 +168,13 @@ class IsoMultiProcessWorker(BaseWorker):
 
     def close(self) -> None:
         """Nothing outlives a `run()`; restores the SIGTERM handler. Safe to call twice."""
-        self._sigterm.restore()
+        try:
+            self.close_submissions()
+        finally:
+            self._sigterm.restore()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_sigterm": SigtermAsExit()}
+        return {**self.__dict__, "_sigterm": SigtermAsExit(), "_streaming": None}
 
     def run(
         self,
@@ -182,8 +185,14 @@ class IsoMultiProcessWorker(BaseWorker):
         num_function_returns: int = 1,
         **kwargs: Any,
     ) -> list[Score]:
+        supervisor = self._supervisor(function, kwargs)
+        try:
+            return supervisor.run_for(self, params_pool, params_ids, num_function_returns, kwargs.get("task_timeout"))
+        finally:
+            supervisor.close()
+
+    def _supervisor(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> _FreshProcesses:
         size = max(1, int(kwargs.get("num_workers") or 1))
-        timeout = kwargs.get("task_timeout")
         mode = start_method("fork")
         by_value = mode != "fork"
         objective: Any = serialize_objective(function) if by_value else function
@@ -194,7 +203,39 @@ class IsoMultiProcessWorker(BaseWorker):
             preload_child_support()
         supervisor = _FreshProcesses(self.name, (ctx, objective, by_value, gpus, cpus), size)
         supervisor.configure(self, kwargs)
-        try:
-            return supervisor.run_for(self, params_pool, params_ids, num_function_returns, timeout)
-        finally:
-            supervisor.close()
+        return supervisor
+
+    # -- submission contract (asynchronous scheduling) --------------------------------------
+
+    supports_submission = True
+    _streaming: _FreshProcesses | None = None
+
+    def open_submissions(self, *, function: Callable[..., Any], num_function_returns: int = 1,
+                         **kwargs: Any) -> None:
+        self.close_submissions()
+        supervisor = self._supervisor(function, kwargs)
+        supervisor.open_stream(num_function_returns, kwargs.get("task_timeout"), self.deliver)
+        self._streaming = supervisor
+
+    def _stream(self) -> _FreshProcesses:
+        if self._streaming is None:
+            raise RuntimeError(f"{type(self).__name__}: submit()/collect() before open_submissions(); open them first.")
+        return self._streaming
+
+    def submit(self, params: ParamArg, param_id: int | str) -> None:
+        self._stream().submit_one(params, param_id)
+
+    def collect(self, timeout: float | None = None) -> list[Score]:
+        return self._stream().collect_some(timeout)
+
+    def cancel(self) -> None:
+        if self._streaming is not None:
+            self._streaming.cancel_stream()
+
+    def close_submissions(self) -> None:
+        supervisor, self._streaming = self._streaming, None
+        if supervisor is not None:
+            try:
+                supervisor.cancel_stream()
+            finally:
+                supervisor.close()

@@ -159,6 +159,11 @@ class _Pool(ChildSupervisor):
         self.idle = deque(s for s in self.slots if s.state.ready and s.task is None and s.state.blob_id >= 0)
         return super().supervise(params_pool, params_ids, num_objectives, timeout, deliver)
 
+    def open_stream(self, num_objectives: int, timeout: float | None, deliver: Callable[[Score], Score]) -> None:
+        self.idle = deque(s for s in self.slots if s.state.ready and s.task is None and s.state.blob_id >= 0)
+        super().open_stream(num_objectives, timeout, deliver)
+
+
 class MultiProcessWorker(BaseWorker):
     """Evaluates candidates in parallel on `num_workers` local processes kept for the whole search.
 
@@ -196,6 +201,7 @@ class MultiProcessWorker(BaseWorker):
             self._sigterm.restore()
 
     def _stop_pool(self) -> None:
+        self._streaming = None
         try:
             _stop_slots(self._slots)
         finally:
@@ -205,7 +211,7 @@ class MultiProcessWorker(BaseWorker):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_slots=[], _pool=None, _finalizer=None, _sigterm=SigtermAsExit())
+        state.update(_slots=[], _pool=None, _finalizer=None, _sigterm=SigtermAsExit(), _streaming=None)
         return state
 
     def _ensure_pool(self, layout: _Layout) -> _Pool:
@@ -217,17 +223,9 @@ class MultiProcessWorker(BaseWorker):
 
     # -- running a batch -------------------------------------------------------------------
 
-    def run(
-        self,
-        *,
-        function: Callable[..., Any],
-        params_pool: list[ParamArg],
-        params_ids: list[int | str],
-        num_function_returns: int = 1,
-        **kwargs: Any,
-    ) -> list[Score]:
+    def _prepare(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> _Pool:
+        """The pool for these `start()` options, holding `function` (serialized once)."""
         size = max(1, int(kwargs.get("num_workers") or 1))
-        timeout = kwargs.get("task_timeout")
         blob = serialize_objective(function)  # before anything runs: an unpicklable objective fails here
         if blob != self._blob:
             self._blob, self._blob_id = blob, self._blob_id + 1
@@ -240,4 +238,47 @@ class MultiProcessWorker(BaseWorker):
         pool.blob, pool.blob_id, pool.function_name = self._blob, self._blob_id, repr(function)
         pool.configure(self, kwargs)
         pool.log_folder = str(pool.run_folder) if pool.run_folder is not None else None
-        return pool.run_for(self, params_pool, params_ids, num_function_returns, timeout)
+        return pool
+
+    def run(
+        self,
+        *,
+        function: Callable[..., Any],
+        params_pool: list[ParamArg],
+        params_ids: list[int | str],
+        num_function_returns: int = 1,
+        **kwargs: Any,
+    ) -> list[Score]:
+        pool = self._prepare(function, kwargs)
+        return pool.run_for(self, params_pool, params_ids, num_function_returns, kwargs.get("task_timeout"))
+
+    # -- submission contract (asynchronous scheduling) --------------------------------------
+
+    supports_submission = True
+    _streaming: _Pool | None = None
+
+    def open_submissions(self, *, function: Callable[..., Any], num_function_returns: int = 1,
+                         **kwargs: Any) -> None:
+        self.close_submissions()
+        pool = self._prepare(function, kwargs)
+        pool.open_stream(num_function_returns, kwargs.get("task_timeout"), self.deliver)
+        self._streaming = pool
+
+    def _stream(self) -> _Pool:
+        if self._streaming is None or self._streaming is not self._pool:
+            raise RuntimeError(f"{type(self).__name__}: submit()/collect() before open_submissions(); open them first.")
+        return self._streaming
+
+    def submit(self, params: ParamArg, param_id: int | str) -> None:
+        self._stream().submit_one(params, param_id)
+
+    def collect(self, timeout: float | None = None) -> list[Score]:
+        return self._stream().collect_some(timeout)
+
+    def cancel(self) -> None:
+        if self._streaming is not None and self._streaming is self._pool:
+            self._streaming.cancel_stream()
+
+    def close_submissions(self) -> None:
+        self.cancel()
+        self._streaming = None
