@@ -14,8 +14,9 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def log_path(run_folder: str | os.PathLike[str], param_id: int | str) -> Path:
     """`<run_folder>/logs/<param_id>.txt` (characters unsafe in a file name replaced by `_`)."""
-    return Path(run_folder) / "logs" / f"{_UNSAFE.sub('_', str(param_id))[:120]}.txt"
+    return Path(run_folder) / "logs" / _log_name(param_id)
+
+
+def _log_name(param_id: int | str) -> str:
+    return _UNSAFE.sub("_", str(param_id))[:120] + ".txt"
 
 
 def _header(dropped: int) -> bytes:
@@ -78,23 +83,71 @@ def trim_log(path: str | os.PathLike[str], limit: int = LOG_LIMIT_BYTES) -> int 
 _HEADER = re.compile(rb"\[compileiq: the first (\d+) bytes")
 
 
-def _compact_while_running(fd: int, path: Path, limit: int, stop: threading.Event) -> None:
-    """Keep the log near `limit` while a flood goes on (writers use O_APPEND, so after the
-    file is cut they go on writing at its new end)."""
-    while not stop.wait(_CHECK_S):
-        try:
-            if os.fstat(fd).st_size > limit + LOG_SLACK_BYTES:
-                trim_log(path, limit)
-        except OSError:
-            return
+class _Cap:
+    """One daemon thread per process that keeps the current candidate's log near its limit while a
+    flood goes on (writers use O_APPEND, so after the file is cut they go on at its new end).
+
+    Started once, not per candidate: a thread per candidate would cost more than a quick objective."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.target: tuple[int, str, int] | None = None
+        self.pid = os.getpid()
+        threading.Thread(target=self._watch, daemon=True, name="compileiq-log-cap").start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(_CHECK_S)
+            with self.lock:
+                if self.target is None:
+                    continue
+                fd, path, limit = self.target
+                try:
+                    if os.fstat(fd).st_size > limit + LOG_SLACK_BYTES:
+                        trim_log(path, limit)
+                except OSError:
+                    pass
+
+
+_cap: _Cap | None = None
+_streams: tuple[Any, Any] | None = None
+"""Text streams on file descriptors 1 and 2, made once per process (the descriptors are redirected)."""
+_made: set[str] = set()
+
+
+def _process_cap() -> _Cap:
+    global _cap, _streams
+    if _cap is None or _cap.pid != os.getpid():  # none yet, or a fork's copy whose thread did not survive
+        _cap = _Cap()
+        _streams = (open(1, "w", closefd=False, errors="backslashreplace"),  # noqa: SIM115 - kept for the process
+                    open(2, "w", closefd=False, errors="backslashreplace", buffering=1))  # noqa: SIM115
+        _made.clear()
+    return _cap
 
 
 @contextmanager
 def capture_output(path: str | os.PathLike[str], limit: int = LOG_LIMIT_BYTES) -> Iterator[Path]:
     """Send this process's stdout and stderr (file descriptors 1 and 2, so subprocesses too) to
-    `path` for the duration of the block, then cap it at `limit` bytes (tail kept)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    `path` for the duration of the block, then cap it at `limit` bytes (tail kept); an empty log
+    is removed."""
+    with _capture(os.fspath(path), limit):
+        yield Path(path)
+
+
+class _Kept:
+    """What `_capture` left: whether the log holds anything."""
+
+    kept = False
+
+
+@contextmanager
+def _capture(path: str, limit: int) -> Iterator[_Kept]:
+    """`capture_output` on plain strings: this runs once per candidate, so it avoids pathlib."""
+    cap = _process_cap()
+    folder = os.path.dirname(path)
+    if folder not in _made:
+        os.makedirs(folder, exist_ok=True)
+        _made.add(folder)
     _flush()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     saved = os.dup(1), os.dup(2)
@@ -102,29 +155,29 @@ def capture_output(path: str | os.PathLike[str], limit: int = LOG_LIMIT_BYTES) -
     os.dup2(fd, 2)
     # Python-level streams too: in a forked child they may be a notebook's or a test runner's.
     streams = sys.stdout, sys.stderr
-    sys.stdout = open(1, "w", closefd=False, errors="backslashreplace")  # noqa: SIM115 - closed below
-    sys.stderr = open(2, "w", closefd=False, errors="backslashreplace", buffering=1)  # noqa: SIM115
-    stop = threading.Event()
-    watcher = threading.Thread(target=_compact_while_running, args=(fd, path, limit, stop), daemon=True,
-                               name="compileiq-log-cap")
-    watcher.start()
+    assert _streams is not None
+    sys.stdout, sys.stderr = _streams
+    with cap.lock:
+        cap.target = (fd, path, limit)
+    result = _Kept()
     try:
-        yield path
+        yield result
     finally:
         _flush()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.close()
-            except (OSError, ValueError):
-                pass
         sys.stdout, sys.stderr = streams
-        stop.set()
-        watcher.join()
+        with cap.lock:
+            cap.target = None
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
+        size = os.fstat(fd).st_size
         for descriptor in (*saved, fd):
             os.close(descriptor)
-        trim_log(path, limit)
+        if size == 0:
+            os.unlink(path)
+        else:
+            result.kept = True
+            if size > limit:
+                result.kept = trim_log(path, limit) is not None
 
 
 def _flush() -> None:
@@ -153,18 +206,19 @@ def evaluate_captured(
     with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit)."""
     from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
 
-    path = log_path(run_folder, param_id) if run_folder is not None else None
-    with capture_output(path, limit) if path is not None else nullcontext(), memory_limit(memory):
+    if run_folder is None:
+        with memory_limit(memory):
+            score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+        return out_of_memory_score(score, memory) if is_out_of_memory(score) else score
+    name = _log_name(param_id)
+    path = os.path.join(os.fspath(run_folder), "logs", name)
+    with _capture(path, limit) as log, memory_limit(memory):
         score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
     if is_out_of_memory(score):
         score = out_of_memory_score(score, memory)
-    if path is not None and path.exists():
-        score.metadata = _with_log(score.metadata_dict, path, run_folder)  # type: ignore[arg-type]
+    if log.kept:
+        score.metadata = json.dumps({**score.metadata_dict, "log": "logs/" + name}, default=str)
     return score
-
-
-def _with_log(meta: dict[str, Any], path: Path, run_folder: str | os.PathLike[str]) -> str:
-    return json.dumps({**meta, "log": path.relative_to(run_folder).as_posix()}, default=str)
 
 
 def log_metadata(run_folder: str | os.PathLike[str] | None, param_id: int | str,
