@@ -74,11 +74,13 @@ def test_import_warns_when_files_are_mixed(monkeypatch: pytest.MonkeyPatch, tmp_
         warn_if_conflict()
 
 
-def test_workers_command_prints_the_conflict_on_stderr(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["workers", "plugins"])
+def test_listing_commands_print_the_conflict_on_stderr(tmp_path: Path, command: str) -> None:
     site = fake_site(tmp_path, dist_info=NVIDIA_METADATA)
     (site / "compileiq" / "__init__.py").unlink()  # keep only the metadata: the package stays ours
-    code = ("import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); sys.argv = ['compileiq', 'workers', '--json'];"
-            "runpy.run_module('compileiq', run_name='__main__')")
-    out = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, timeout=120)
+    code = ("import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); sys.argv = ['compileiq', sys.argv.pop(1), "
+            "'--json']; runpy.run_module('compileiq', run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", code, str(site), command], capture_output=True, text=True,
+                         timeout=120)
     assert "WARNING: NVIDIA's CompileIQ" in out.stderr and "found compileiq 1.1.0" in out.stderr
     assert out.stdout.lstrip().startswith("[")  # the JSON on stdout is untouched

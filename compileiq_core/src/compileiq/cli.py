@@ -62,12 +62,17 @@ def _header_lines() -> list[str]:
     return lines
 
 
-def _list(kind: str, as_json: bool) -> int:
+def _warn_conflict() -> None:
+    """NVIDIA's CompileIQ installed alongside: say so on stderr (so that --json output stays parseable)."""
     from compileiq.installation import nvidia_conflict
 
     conflict = nvidia_conflict()
-    if conflict:  # on stderr, so that --json output stays parseable
+    if conflict:
         print(f"WARNING: {conflict}", file=sys.stderr)
+
+
+def _list(kind: str, as_json: bool) -> int:
+    _warn_conflict()
     rows = _plugin_rows(kind)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -81,6 +86,7 @@ def _list(kind: str, as_json: bool) -> int:
 def _plugins(as_json: bool) -> int:
     from compileiq.inventory import list_plugins
 
+    _warn_conflict()
     infos = list_plugins()
     if as_json:
         print(json.dumps([info.as_dict() for info in infos], indent=2))
