@@ -392,14 +392,7 @@ class Driver:
                 self.dump.flush()
             self.hooks.generation_end(self.plan.subject, generation, returned)
         if self.plan.exit_on_failure and generation == 0 and first and successes == 0:
-            reason = next((s.metadata_dict.get("error") for s in returned if not s.is_baseline
-                           and s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
-            raise SearchAbortedError(
-                f"All objective functions failed in the first gen ({len(ids)} of {len(ids)}; first "
-                f"reason: {reason}). Fix the objective, or pass Search(exit_on_failure=False) "
-                "to keep searching anyway.",
-                self.result(),
-            )
+            raise SearchAbortedError.first_generation_failed(returned, len(ids), self.result())
         return successes
 
     def _check_returned(self, returned: Any, ids: list[str]) -> dict[str, Score]:

@@ -259,14 +259,7 @@ class AsynchronousLoop:
             if driver.dump is not None:
                 driver.dump.flush()
         if driver.plan.exit_on_failure and self.completed == self.pool_size and self.successes == 0:
-            reason = next((s.metadata_dict.get("error") for s in self.group_scores
-                           if s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
-            raise SearchAbortedError(
-                f"All objective functions failed in the first gen ({self.pool_size} of {self.pool_size}; first "
-                f"reason: {reason}). Fix the objective, or pass Search(exit_on_failure=False) to keep searching "
-                "anyway.",
-                driver.result(),
-            )
+            raise SearchAbortedError.first_generation_failed(self.group_scores, self.pool_size, driver.result())
         group_successes = self.group_successes
         if group_successes >= self.pool_size or self.group_failures > self.failure_cap:
             if group_successes < self.pool_size:

@@ -59,6 +59,18 @@ class SearchAbortedError(RuntimeError):
         super().__init__(message)
         self.result = result
 
+    @classmethod
+    def first_generation_failed(cls, scores: Any, count: int, result: Any) -> SearchAbortedError:
+        """`exit_on_failure`: all `count` evaluations of the first generation failed (`scores`
+        are Score objects; the first error among them is quoted)."""
+        reason = next((s.metadata_dict.get("error") for s in scores if not s.is_baseline
+                       and s.metadata_dict.get("error")), "the objective returned INVALID_SCORE")
+        return cls(
+            f"All objective functions failed in the first gen ({count} of {count}; first reason: {reason}). "
+            "Fix the objective, or pass Search(exit_on_failure=False) to keep searching anyway.",
+            result,
+        )
+
 
 class SearchSpaceExhaustedWarning(UserWarning):
     """The search ended early because the search space has no unseen configurations left."""
