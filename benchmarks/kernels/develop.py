@@ -40,6 +40,9 @@ VARIANTS: dict[str, dict] = {
     "parents 8": {"parents": 8},
     "screening 50 + parents 8": {"screening": 50, "parents": 8},
     "screening 100": {"screening": 100},
+    "one-hot only": {"ordinal_weight": 0.0},
+    "no local search": {"local_search": None},
+    "previous defaults": {"ordinal_weight": 0.0, "local_search": None},
 }
 
 
@@ -124,7 +127,8 @@ def main() -> None:
     table: dict[str, dict[str, list[dict[int, float]]]] = {}
     for variant in names:
         wall = time.time()
-        table[variant] = {p: regrets(k, VARIANTS[variant], s, not args.no_constraints, args.noisy) for p, k, s in problems}
+        table[variant] = {p: regrets(k, VARIANTS[variant], s, not args.no_constraints, args.noisy)
+                          for p, k, s in problems}
         print(f"{variant}: {time.time() - wall:.0f} s", flush=True)
     print()
     header = f"{'problem':22s}" + "".join(f"{v[:14]:>15s}" for v in names)

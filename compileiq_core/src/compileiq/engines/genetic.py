@@ -86,10 +86,10 @@ class GeneticEngine(Engine):
             two thirds and the most recent third); bounds the engine's time per generation.
         ordinal_weight: weight of the ordinal feature the surrogate adds, beside its one-hot
             block, for a choice among three or more numbers (its rank over the number of
-            values, times this weight); default 1 (the order counts as much as any change of
-            value), 0 for one-hot only. Kernel spaces' power-of-two choices (tile sizes, vector
-            widths) are ordered: found gemm's optimum within 100 evaluations more often on
-            held-out seeds.
+            values, times this weight); default 1 with one objective (the order counts as much
+            as any change of value), 0 (one-hot only) with several, where it was not measured.
+            Kernel spaces' power-of-two choices (tile sizes, vector widths) are ordered: found
+            gemm's optimum within 100 evaluations more often on held-out seeds.
         local_search: evaluations after which, with one objective, the best parent's whole
             one- and two-step neighbourhood (every configuration one or two genes away; range
             genes 1, 2, 4, ... grid steps) is screened with the offspring, a local exhaustive
@@ -129,7 +129,8 @@ class GeneticEngine(Engine):
         self.local_search = None if local is None else _number("local_search", local, 0, 10**9, integer=True)
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
                                     self.tournament_size)
-        self.ordinal_weight = _number("ordinal_weight", options.get("ordinal_weight", 1.0), 0, 10)
+        default_ordinal = 1.0 if self.num_objectives == 1 else 0.0
+        self.ordinal_weight = _number("ordinal_weight", options.get("ordinal_weight", default_ordinal), 0, 10)
         self._encoder = Encoder(space, self.ordinal_weight)
         self._feasible = FeasibilityMask(space)
         self._genomes: list[Genome] = []
