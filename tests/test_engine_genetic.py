@@ -6,6 +6,7 @@ import math
 import random
 import warnings
 
+import numpy as np
 import pytest
 
 import compileiq.search_spaces.base as ss
@@ -313,3 +314,76 @@ def test_pending_candidates_push_the_next_asks_away() -> None:
     near = ((x - x[first]) ** 2).sum(axis=1) < (0.25 * radius) ** 2
     assert not near[order[:4]].any(), "the first picks keep away from the pending candidate"
     assert near[free._spread(x, score, 4)[:4]].any(), "without it, the favourite's neighbourhood is picked"
+
+
+def test_ordinal_and_local_search_options_are_validated() -> None:
+    space = SearchSpace.from_input(XY_SPACE)
+    with pytest.raises(ValueError, match="ordinal_weight=-1"):
+        GeneticEngine(space, ordinal_weight=-1)
+    with pytest.raises(TypeError, match="local_search='late'"):
+        GeneticEngine(space, local_search="late")
+    with pytest.raises(ValueError, match="local_search=-5"):
+        GeneticEngine(space, local_search=-5)
+    engine = GeneticEngine(space, local_search=None, ordinal_weight=0)
+    assert engine.local_search is None and engine.ordinal_weight == 0.0
+    assert GeneticEngine(space).local_search == 64 and GeneticEngine(space).ordinal_weight == 1.0
+
+
+def test_encoder_adds_a_rank_feature_for_numeric_choices() -> None:
+    from compileiq.engines._surrogate import Encoder
+
+    space = SearchSpace.from_input({"tile": ss.choice([64, 16, 128, 32]), "mode": ss.choice(["a", "b", "c"])})
+    genomes = np.array([[0, 0], [1, 0], [2, 0], [3, 0]])
+    plain, ranked = Encoder(space, 0.0), Encoder(space, 1.0)
+    assert plain.width == 7 and ranked.width == 8  # the string choice gets no rank feature
+    x = ranked(genomes)
+    rank_column = x[:, 4]  # after the tile's one-hot block
+    assert rank_column.tolist() == pytest.approx([2 / 3, 0.0, 1.0, 1 / 3])  # 64, 16, 128, 32 by size
+    # neighbouring values are closer than distant ones; with one-hot only all are equidistant
+    d = ((x[:, None] - x[None]) ** 2).sum(-1)
+    assert d[1, 3] < d[1, 0] < d[1, 2]
+    p = plain(genomes)
+    dp = ((p[:, None] - p[None]) ** 2).sum(-1)
+    assert dp[1, 3] == pytest.approx(dp[1, 2])
+
+
+def test_neighbours_are_the_whole_one_and_two_step_neighbourhood() -> None:
+    from compileiq.engines._variation import Variation
+
+    space = SearchSpace.from_input({"a": ss.choice([1, 2, 4]), "b": ss.choice(["x", "y"]), "c": ss.range(0, 9)})
+    variation = Variation(space, None, 0.9, 2)
+    genome = np.array([0, 1, 4])
+    # one step: a has 2 other values, b 1, c the grid points 1, 2, 4 steps away (3, 5, 2, 6, 0, 8)
+    near = variation.neighbours(genome, False, 1000)
+    assert near is not None and len(near) == 2 + 1 + 6
+    both = variation.neighbours(genome, True, 1000)
+    assert both is not None and len(both) == 9 + 2 * 1 + 2 * 6 + 1 * 6
+    rows = {tuple(r) for r in both.tolist()}
+    assert len(rows) == len(both) and tuple(genome) not in rows
+    assert all(1 <= sum(x != y for x, y in zip(r, genome)) <= 2 for r in rows)
+    assert {r[2] for r in rows} == {0, 2, 3, 4, 5, 6, 8}
+    assert variation.neighbours(genome, True, len(both) - 1) is None  # too many: no local move
+
+
+def test_local_search_screens_the_incumbents_feasible_neighbourhood() -> None:
+    space = SearchSpace.from_input({k: ss.choice([1, 2, 4, 8]) for k in "abcd"}).with_constraints(["a * b <= 16"])
+    engine = GeneticEngine(space, pool_size=4, seed=3, local_search=0)
+    best = (2, 2, 1, 1)
+    told = engine.ask(4, 0) + engine.fresh_random(8)
+    if best not in told:
+        told.append(best)
+        engine.seen.add(best)
+    engine.tell([Evaluation(g, (0.0 if g == best else 1.0 + sum(g),)) for g in told])
+    engine.ask(2, 1)  # prepares the generation: parents ranked, surrogate fitted
+    candidates = set(engine._candidates(4))  # 100 screened: the 66 neighbours fit
+    assert all(space.is_feasible(g) for g in candidates)
+    neighbourhood = {
+        g for g in space.enumerate_genomes()
+        if 1 <= sum(x != y for x, y in zip(g, best)) <= 2 and g not in engine.seen
+    }
+    assert neighbourhood and neighbourhood <= candidates
+    engine = GeneticEngine(space, pool_size=4, seed=3, local_search=None)
+    engine.tell([Evaluation(g, (0.0 if g == best else 1.0 + sum(g),)) for g in told])
+    engine.seen.update(told)
+    engine.ask(2, 1)
+    assert not neighbourhood <= set(engine._candidates(4))  # bred offspring alone miss some

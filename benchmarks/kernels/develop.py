@@ -40,6 +40,9 @@ VARIANTS: dict[str, dict] = {
     "parents 8": {"parents": 8},
     "screening 50 + parents 8": {"screening": 50, "parents": 8},
     "screening 100": {"screening": 100},
+    "one-hot only": {"ordinal_weight": 0.0},
+    "no local search": {"local_search": None},
+    "previous defaults": {"ordinal_weight": 0.0, "local_search": None},
 }
 
 
@@ -86,10 +89,12 @@ def synthetic_kernel(seed: int) -> Kernel:
     return kernel
 
 
-def regrets(kernel: Kernel, options: dict, seeds: list[int], constraints: bool = True) -> list[dict[int, float]]:
+def regrets(kernel: Kernel, options: dict, seeds: list[int], constraints: bool = True,
+            noisy: bool = False) -> list[dict[int, float]]:
     out = []
     for seed in seeds:
-        run = run_compileiq(kernel, False, seed, 200, options=options, constraints=constraints)
+        run = run_compileiq(kernel, noisy and not kernel.name.startswith("synthetic"), seed, 200, options=options,
+                            constraints=constraints)
         out.append({c: kernel.regret(run.incumbents.get(c)) for c in (50, 100, 200)})
     return out
 
@@ -101,6 +106,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=12, help="how many synthetic spaces (seeds 5000+)")
     parser.add_argument("--synthetic-seeds", type=int, default=5, help="runs per synthetic space (seeds 100+)")
     parser.add_argument("--seeds", default="100-119", help="development seeds on the shared spaces")
+    parser.add_argument("--spaces", default="", help="comma-separated substrings: only these measured spaces")
+    parser.add_argument("--noisy", action="store_true", help="replay the measured spaces noisy (one of 32 draws)")
     parser.add_argument("--no-constraints", action="store_true",
                         help="do not declare the restrictions: the engine learns them from failures")
     args = parser.parse_args()
@@ -113,13 +120,15 @@ def main() -> None:
         problems.append((f"synthetic {5000 + i}", synthetic_kernel(5000 + i), runs))
     data = Path(args.data)
     for name in KERNELS:
-        if (data / f"{name}.json.gz").exists():
+        wanted = not args.spaces or any(w in name for w in args.spaces.split(","))
+        if wanted and (data / f"{name}.json.gz").exists():
             problems.append((name, load_kernel(data, name), dev_seeds))
     names = args.variants.split(",")
     table: dict[str, dict[str, list[dict[int, float]]]] = {}
     for variant in names:
         wall = time.time()
-        table[variant] = {p: regrets(k, VARIANTS[variant], s, not args.no_constraints) for p, k, s in problems}
+        table[variant] = {p: regrets(k, VARIANTS[variant], s, not args.no_constraints, args.noisy)
+                          for p, k, s in problems}
         print(f"{variant}: {time.time() - wall:.0f} s", flush=True)
     print()
     header = f"{'problem':22s}" + "".join(f"{v[:14]:>15s}" for v in names)

@@ -6,6 +6,9 @@ grid point (a rounded Gaussian step whose width is drawn per child, from one gri
 third of the range), a choice among numbers (ordinal) moves to a neighbouring value half the
 time and to any other value otherwise, another choice gene takes another value, a knockable
 gene is switched on or off.
+
+`neighbours` lists a genome's whole one- and two-step neighbourhood (every other value of a
+choice, nearby grid points of a range, knockout toggled), for a local, exhaustive move.
 """
 
 from __future__ import annotations
@@ -41,6 +44,51 @@ class Variation:
         self.base_rate = 1.0 / count if mutation_probability is None else mutation_probability
         self.crossover_probability = crossover_probability
         self.tournament_size = tournament_size
+
+    def alternatives(self, gene: int, value: int) -> np.ndarray:
+        """The values one step from `value` of `gene`: every other value of a choice, the grid
+        points 1, 2, 4, ... steps away for a range, and the knockout toggle."""
+        size = int(self.sizes[gene])
+        out: list[int] = []
+        if value == KNOCKED_OUT:
+            return np.arange(size, dtype=np.int64)
+        if self.knockable[gene]:
+            out.append(KNOCKED_OUT)
+        if self.is_range[gene]:
+            step = 1
+            while step < size:
+                out += [v for v in (value - step, value + step) if 0 <= v < size]
+                step *= 2
+        else:
+            out += [v for v in range(size) if v != value]
+        return np.array(out, dtype=np.int64)
+
+    def neighbours(self, genome: np.ndarray, two_step: bool, limit: int) -> np.ndarray | None:
+        """Every genome one gene away from `genome`, and with `two_step` two genes away.
+
+        None when there are more than `limit`: the move is meant to be exhaustive, and on wide
+        spaces (many genes) it would crowd out the offspring (worse on held-out compiler-flag
+        problems).
+        """
+        alts = {int(g): self.alternatives(int(g), int(genome[g])) for g in self.mutable_genes}
+        genes = [g for g in alts if len(alts[g])]
+        pairs = [(a, b) for i, a in enumerate(genes) for b in genes[i + 1:]] if two_step else []
+        if sum(len(alts[g]) for g in genes) + sum(len(alts[a]) * len(alts[b]) for a, b in pairs) > limit:
+            return None
+        blocks: list[np.ndarray] = []
+        for g in genes:
+            block = np.repeat(genome[None, :], len(alts[g]), axis=0)
+            block[:, g] = alts[g]
+            blocks.append(block)
+        for a, b in pairs:
+            va, vb = np.meshgrid(alts[a], alts[b], indexing="ij")
+            block = np.repeat(genome[None, :], va.size, axis=0)
+            block[:, a] = va.ravel()
+            block[:, b] = vb.ravel()
+            blocks.append(block)
+        if not blocks:
+            return np.zeros((0, len(genome)), dtype=np.int64)
+        return np.concatenate(blocks)
 
     def offspring(self, parents: np.ndarray, count: int, rng: Generator) -> np.ndarray:
         """`count` children of `parents`, whose rows are ordered best first."""

@@ -84,6 +84,19 @@ class GeneticEngine(Engine):
             several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
             two thirds and the most recent third); bounds the engine's time per generation.
+        ordinal_weight: weight of the ordinal feature the surrogate adds, beside its one-hot
+            block, for a choice among three or more numbers (its rank over the number of
+            values, times this weight); default 1 with one objective (the order counts as much
+            as any change of value), 0 (one-hot only) with several, where it was not measured.
+            Kernel spaces' power-of-two choices (tile sizes, vector widths) are ordered: found
+            gemm's optimum within 100 evaluations more often on held-out seeds.
+        local_search: evaluations after which, with one objective, the best parent's whole
+            one- and two-step neighbourhood (every configuration one or two genes away; range
+            genes 1, 2, 4, ... grid steps) is screened with the offspring, a local exhaustive
+            move that finishes off an optimum the crossover and mutation keep circling. Only
+            when that neighbourhood is no larger than the offspring screened per generation
+            (kernel-like spaces of a dozen genes; wide spaces gain nothing). Default 64; None
+            turns it off.
         measurement_noise: relative standard deviation of repeated measurements of one
             configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
             `Search.recommended`) guards against the winner's curse; see `recommend`.
@@ -112,9 +125,13 @@ class GeneticEngine(Engine):
         self.measurement_noise = _number("measurement_noise", options.get("measurement_noise", 0.0), 0, 1)
         self.surrogate_points = _number("surrogate_points", options.get("surrogate_points", 150), 10, 5000,
                                         integer=True)
+        local = options.get("local_search", 64)
+        self.local_search = None if local is None else _number("local_search", local, 0, 10**9, integer=True)
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
                                     self.tournament_size)
-        self._encoder = Encoder(space)
+        default_ordinal = 1.0 if self.num_objectives == 1 else 0.0
+        self.ordinal_weight = _number("ordinal_weight", options.get("ordinal_weight", default_ordinal), 0, 10)
+        self._encoder = Encoder(space, self.ordinal_weight)
         self._feasible = FeasibilityMask(space)
         self._genomes: list[Genome] = []
         self._costs: list[tuple[float, ...] | None] = []
@@ -291,6 +308,13 @@ class GeneticEngine(Engine):
         total = min(max(n * self.screening, n), max(_MAX_CANDIDATES, 2 * n)) if screened else n * 2
         fresh = int(round(total * self.fresh_share)) if screened else 0
         children = self._variation.offspring(self._parents_array, total - fresh, rng)
+        if (screened and self.num_objectives == 1 and self.local_search is not None
+                and len(self._costs) >= self.local_search):
+            # a local, exhaustive move: the whole one- and two-step neighbourhood of the best
+            # parent joins the offspring, when it is no larger than they are
+            local = self._variation.neighbours(self._parents_array[0], True, total)
+            if local is not None:
+                children = np.concatenate([children, local])
         if self._feasible.constrained:
             # breeding never proposes what the constraints forbid: drop infeasible children,
             # breed again (up to three rounds) while fewer than half are left
@@ -397,4 +421,5 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
     "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise",
+    "local_search", "ordinal_weight",
 })
