@@ -218,6 +218,7 @@ class RayWorker(BaseWorker):
         _check_serializable(function, tracker)
         ray = self._connect()
         self._dead_nodes = _dead_nodes(ray)
+        _warn_small_window(ray, kwargs.get("num_workers"), options)
         per_gpu = False
         baselines: dict[tuple[str, str | None], Any] | None = None
         try:
@@ -565,7 +566,7 @@ class _Dispatch:
                 job.param_id, job.params, self.num_objectives, "timeout",
                 f"it ran longer than task_timeout={self.timeout:g}s; its Ray task was cancelled with "
                 f"force, killing its worker process (pid {job.meta.get('pid')})",
-                **job.meta,
+                **{**job.meta, "timeout_s": self.timeout},
             ))
         return out
 
@@ -590,6 +591,32 @@ def _cancel_all(ray: Any, handles: list[Any]) -> None:
         time.sleep(0.5)
         for handle in handles:
             _cancel(ray, handle)
+
+
+def _capacity(ray: Any, options: dict[str, Any]) -> int:
+    """How many tasks with `options` the cluster's resources hold at once (Ray's defaults: 1 CPU)."""
+    need: dict[str, float] = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus") or 0,
+                              **(options.get("resources") or {})}
+    total = ray.cluster_resources()
+    counts = [int(total.get(name, 0) // amount) for name, amount in need.items() if amount and amount > 0]
+    return min(counts) if counts else 0
+
+
+def _warn_small_window(ray: Any, num_workers: Any, options: dict[str, Any]) -> None:
+    """Asynchronous scheduling keeps `num_workers` tasks in flight: say so when one task is all it
+    keeps on a cluster that runs several (num_workers left at its default, most likely)."""
+    if num_workers != 1 or "placement_group" in options:
+        return
+    capacity = _capacity(ray, options)
+    if capacity > 1:
+        import warnings
+
+        warnings.warn(
+            f"Asynchronous scheduling on Ray keeps num_workers=1 task in flight, but the cluster can run "
+            f"{capacity} at once with these task options; pass start(num_workers={capacity}) to use it all.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _dead_nodes(ray: Any) -> set[str]:
