@@ -196,7 +196,7 @@ class Driver:
                 raise JournalMismatchError(
                     f"The run in {str(self.journal.path.parent)!r} used asynchronous scheduling, which worker "
                     f"{self.plan.worker_name!r} does not support (supports_submission is False); resume it with "
-                    "a worker that does (sequential, async, multiprocess, isolated), or start a new search."
+                    "a worker that does (sequential, async, multiprocess, isolated, ray), or start a new search."
                 )
             return mode, window
         mode = self.config.scheduling

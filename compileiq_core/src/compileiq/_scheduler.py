@@ -63,6 +63,7 @@ class AsynchronousLoop:
         self.started_groups: set[int] = set()
         self.exhausted = False
         self.arrived: deque[Score] = deque()
+        self.baseline_keys: set[tuple[Any, Any]] = set()
         self.finished: deque[Score] = deque()
         """Collected Scores not yet processed (several can finish together; they are processed one by one)."""
         replay = driver.replay
@@ -75,12 +76,16 @@ class AsynchronousLoop:
     def run(self) -> None:
         driver = self.driver
         worker = driver.worker
-        worker.open_submissions(
-            function=driver.plan.objective, num_function_returns=driver.config.num_objectives,
-            num_workers=driver.num_workers, task_timeout=driver.task_timeout, tracker=None,
-            **driver.worker_kwargs,
-        )
-        worker.score_sink = self.arrivals_sink
+        worker.score_sink = self.arrivals_sink  # before opening: a worker may report baselines there
+        try:
+            worker.open_submissions(
+                function=driver.plan.objective, num_function_returns=driver.config.num_objectives,
+                num_workers=driver.num_workers, task_timeout=driver.task_timeout, tracker=None,
+                **driver.worker_kwargs,
+            )
+        except BaseException:
+            worker.score_sink = driver._on_score
+            raise
         try:
             self._baseline()
             while True:
@@ -88,6 +93,7 @@ class AsynchronousLoop:
                 if not self.in_flight:
                     break
                 self._complete_next()
+            self._baselines_arrived(self._drain())
             if self.replay_asks:
                 raise JournalMismatchError(
                     f"The engine {driver.plan.engine_name!r} finished the search with {len(self.replay_asks)} "
@@ -109,8 +115,8 @@ class AsynchronousLoop:
 
     def _baseline(self) -> None:
         driver, worker = self.driver, self.driver.worker
-        if not driver.config.normalize or worker.baseline_score is not None:
-            return
+        if not driver.config.normalize or worker.baseline_score is not None or not worker.one_baseline_per_search:
+            return  # a worker with a baseline per node or device (Ray) measures and reports its own
         worker.submit(dict(BASELINE_CONFIG), "baseline")
         measured: Score | None = None
         while measured is None:
@@ -124,6 +130,17 @@ class AsynchronousLoop:
         finally:
             worker.score_sink = self.arrivals_sink
         driver._record(baseline, 0, None)
+
+    def _baselines_arrived(self, scores: list[Score]) -> None:
+        """Record each baseline a worker reported by itself (e.g. Ray's, one per node or GPU) once."""
+        for score in scores:
+            if not score.is_baseline:
+                continue
+            meta = score.metadata_dict
+            key = (meta.get("node_id"), meta.get("gpu_id"))
+            if key not in self.baseline_keys:
+                self.baseline_keys.add(key)
+                self.driver._record(score, self.group, None)
 
     def _drain(self) -> list[Score]:
         out = list(self.arrived)
@@ -220,7 +237,10 @@ class AsynchronousLoop:
                         f"worker {driver.plan.worker_name!r} returned {score!r} ({type(score).__name__}) from "
                         "collect(); every item must be a compileiq Score."
                     )
-                if score.is_baseline or score.param_id not in self.in_flight:
+                if score.is_baseline:
+                    self._baselines_arrived([score])
+                    continue
+                if score.param_id not in self.in_flight:
                     continue
                 if all(s.param_id != score.param_id for s in self.finished):  # reported and returned: once
                     self.finished.append(score)

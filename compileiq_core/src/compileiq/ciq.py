@@ -362,7 +362,8 @@ class Search:
         """Run the search and return every evaluation as a `SearchResult`.
 
         Args:
-            num_workers: parallel evaluations (None: 1), for workers that respect it.
+            num_workers: parallel evaluations (None: 1), for workers that respect it; with
+                asynchronous scheduling, the candidates kept in flight, for every worker.
             task_timeout: seconds after which an evaluation is stopped and scores INVALID, for
                 workers that support it.
             **kwargs: passed unchanged to the worker's `run()` (e.g. Ray task options).
@@ -386,7 +387,8 @@ class Search:
                 f"task_timeout must be a positive number of seconds; got {task_timeout!r}."
             )
         cls_name = type(self.worker).__name__
-        if num_workers is not None and not self.worker.respects_num_workers:
+        windowed = self.search_config.scheduling == "asynchronous" and self.worker.supports_submission
+        if num_workers is not None and not self.worker.respects_num_workers and not windowed:  # else: the window
             warnings.warn(f"num_workers is not supported by {cls_name}", UserWarning, stacklevel=2)
         if task_timeout is not None and not self.worker.supports_timeout:
             warnings.warn(f"task_timeout is not supported by {cls_name}", UserWarning, stacklevel=2)

@@ -50,3 +50,23 @@ def cluster() -> Iterator[object]:
         assert not left, f"Ray processes left after the module: {sorted(left)}"
 
 
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """One single-node loopback Ray with 4 CPUs for the module, shut down after it (every process
+    it started verified gone)."""
+    import ray
+
+    before = descendants()
+    ray.init(address="local", num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1",
+             object_store_memory=NODE_ARGS["object_store_memory"])
+    started: set[int] = set()
+    try:
+        started = descendants() - before
+        yield
+    finally:
+        started |= descendants() - before
+        ray.shutdown()
+        left = wait_gone(started)
+        assert not left, f"Ray processes left after the module: {sorted(left)}"

@@ -34,3 +34,33 @@ def where(config: dict) -> float:
     """Sleeps a little (so tasks spread), returns `x` (2.0 for the baseline)."""
     time.sleep(config.get("sleep", 0.3))
     return float(config.get("x", 2))
+
+
+def faults_in_order(folder: str, faults: tuple[str, ...], config: dict) -> float:
+    """The n-th candidate to start (claimed by creating `folder`/n, which then holds "<pid> <x>") commits
+    `faults[n]`: "hang" (sleeps 600 s), "exit" (os._exit(3)) or "kill" (SIGKILL on itself); every
+    other candidate sleeps `sleep` (0.05 s by default) and scores `x`. The baseline (empty config)
+    scores 2.0 without claiming a place."""
+    if not config:
+        return 2.0
+    n = 0
+    while True:
+        try:
+            fd = os.open(os.path.join(folder, str(n)), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            n += 1
+            continue
+        os.write(fd, f"{os.getpid()} {config['x']}".encode())
+        os.close(fd)
+        break
+    fault = faults[n] if n < len(faults) else None
+    if fault == "hang":
+        time.sleep(600)
+    elif fault == "exit":
+        os._exit(3)
+    elif fault == "kill":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(config.get("sleep", 0.05))
+    return float(config["x"])

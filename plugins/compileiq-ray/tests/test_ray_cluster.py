@@ -6,6 +6,7 @@ change it, so they come last.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -145,6 +146,28 @@ def test_a_search_through_worker_type_and_the_guides_num_gpus(cluster, tmp_path:
     assert len(frame) == 12 + 2 and frame["is_baseline"].sum() == 2  # one baseline per GPU
     assert all('"gpu_id": "' in m for m in frame["metadata"])
     assert ray.is_initialized()  # the search joined the driver's cluster and left it connected
+
+
+def test_asynchronous_search_baselines_every_node_once_and_spreads(cluster, tmp_path: Path) -> None:
+    import compileiq.search_spaces.base as ss
+    from compileiq.ciq import Search
+    from compileiq.journal import Journal
+    from compileiq.types import SearchConfiguration
+
+    tuner = Search(
+        objective_function=where,
+        search_space={"x": ss.range(1, 40, 1), "sleep": ss.choice([0.3])},
+        search_config=SearchConfiguration(generations=2, pool_size=6, normalize=True, scheduling="asynchronous"),
+        worker_type="ray", cache_folder=tmp_path, disable_progress_bar=True,
+    )
+    frame = tuner.start(num_workers=3).get_results()
+    baselines = frame[frame["is_baseline"]]
+    nodes = set(worker_nodes())
+    assert {json.loads(m)["node_id"] for m in baselines["metadata"]} == nodes and len(baselines) == 2
+    candidates = frame[~frame["is_baseline"]]
+    assert len(candidates) == 12 and {json.loads(m)["node_id"] for m in candidates["metadata"]} == nodes
+    assert all(n == p["x"] / 2.0 for n, p in zip(candidates["norm_score_1"], candidates["params"]))
+    assert Journal.open(tuner.cache_folder).meta()["scheduling"]["mode"] == "asynchronous"
 
 
 def test_candidates_on_a_node_without_a_baseline_measure_one_locally(cluster, monkeypatch) -> None:

@@ -75,3 +75,30 @@ def test_unserializable_objective_is_named_before_connecting() -> None:
     with pytest.raises(TypeError, match="cannot be serialized for Ray tasks.*lock"):
         RayWorker().run(function=objective, params_pool=[{}], params_ids=[1])
     assert not sys.modules["ray"].is_initialized()
+
+
+class _FakeRay:
+    def __init__(self, resources: dict) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict:
+        return self.resources
+
+
+def test_capacity_counts_what_one_task_needs_and_a_window_of_one_is_warned() -> None:
+    from compileiq_ray._worker import _capacity, _warn_small_window
+
+    ray = _FakeRay({"CPU": 16.0, "GPU": 4.0, "box": 2.0})
+    assert _capacity(ray, {}) == 16  # Ray's default: one CPU per task
+    assert _capacity(ray, {"num_cpus": 2}) == 8
+    assert _capacity(ray, {"num_gpus": 1, "num_cpus": 1}) == 4
+    assert _capacity(ray, {"num_cpus": 0.5, "resources": {"box": 1}}) == 2
+    assert _capacity(ray, {"num_cpus": 0}) == 0
+    with pytest.warns(UserWarning, match=r"num_workers=1 task in flight.*start\(num_workers=4\)"):
+        _warn_small_window(ray, 1, {"num_gpus": 1})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_small_window(ray, 4, {"num_gpus": 1})  # a real window: no warning
+        _warn_small_window(_FakeRay({"CPU": 1.0}), 1, {})  # a one-slot cluster: nothing to say

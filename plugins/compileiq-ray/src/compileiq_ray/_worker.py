@@ -97,6 +97,11 @@ class RayWorker(BaseWorker):
     node is rescheduled once elsewhere. With normalization, a baseline is measured on each node
     (each GPU of each node when `num_gpus=1`) at the start of every `run()` that finds one
     missing; `baseline_score` maps node id (and GPU id) to the baseline Score.
+
+    Asynchronous scheduling uses the submission contract: `open_submissions()` measures the
+    missing baselines as `run()` does, `submit()` starts one task per candidate with the same
+    options, `collect()` takes finished tasks as they land (timeouts, crashes and lost nodes as
+    in `run()`), and `cancel()` cancels every task in flight with force.
     """
 
     name = "ray"
@@ -106,6 +111,7 @@ class RayWorker(BaseWorker):
     reports_exit_status = False  # Ray reports a dead worker process, not its exit code
     validates_start_kwargs = True  # unknown Ray task options are a clear error
     one_baseline_per_search = False  # one baseline per node
+    supports_submission = True  # asynchronous scheduling: one task per candidate, collected as they finish
     init_options: ClassVar[dict[str, Any]] = {"include_dashboard": False}
     """Extra `ray.init` arguments used only when this worker starts a Ray of its own."""
 
@@ -116,6 +122,8 @@ class RayWorker(BaseWorker):
         self._owns_ray = False
         self._dead_nodes: set[str] | None = None  # nodes known dead before the current run
         self._functions: dict[tuple[bytes, bool, bool], Any] = {}  # exported task functions
+        self._submissions: _Dispatch | None = None  # open submissions (asynchronous scheduling)
+        self._submission_options: dict[str, Any] = {}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -139,7 +147,9 @@ class RayWorker(BaseWorker):
         return ray
 
     def close(self) -> None:
-        """Disconnect from Ray if this worker connected (a local Ray it started stops)."""
+        """Cancel open submissions; disconnect from Ray if this worker connected (a local Ray it
+        started stops)."""
+        self.close_submissions()
         if self._owns_ray:
             import ray
 
@@ -153,6 +163,8 @@ class RayWorker(BaseWorker):
         state["_owns_ray"] = False
         state["_dead_nodes"] = None
         state["_functions"] = {}
+        state["_submissions"] = None
+        state["_submission_options"] = {}
         return state
 
     # -- run -------------------------------------------------------------------------------------
@@ -192,6 +204,68 @@ class RayWorker(BaseWorker):
         jobs = [_Job(pid, params, (params, pid), options) for params, pid in zip(params_pool, params_ids)]
         out += _Dispatch(self, ray, timeout, context).run(jobs)
         return out
+
+    # -- submission contract (asynchronous scheduling) ----------------------------------------
+
+    def open_submissions(self, *, function: Callable[..., Any], num_function_returns: int = 1,
+                         **kwargs: Any) -> None:
+        """Connect, check the options as `run()` does and, when normalizing, measure the baseline
+        of every node (or node GPU) that has none, reporting each; then take single submissions."""
+        self.close_submissions()
+        options = task_options(kwargs)
+        timeout = _check_timeout(kwargs.get("task_timeout"))
+        tracker = kwargs.get("tracker")
+        _check_serializable(function, tracker)
+        ray = self._connect()
+        self._dead_nodes = _dead_nodes(ray)
+        _warn_small_window(ray, kwargs.get("num_workers"), options)
+        per_gpu = False
+        baselines: dict[tuple[str, str | None], Any] | None = None
+        try:
+            if self.normalize:
+                per_gpu = _per_gpu(options)
+                context = _task.TaskContext(function, num_function_returns, None, False, tracker)
+                self._measure_baselines(_Dispatch(self, ray, timeout, context), options, per_gpu)
+                baselines = self._baseline_values(per_gpu)
+        except BaseException:
+            self._dead_nodes = None
+            raise
+        context = _task.TaskContext(function, num_function_returns, baselines, per_gpu, tracker)
+        self._submissions = _Dispatch(self, ray, timeout, context)
+        self._submission_options = options
+
+    def _stream(self) -> _Dispatch:
+        if self._submissions is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: submit()/collect() called before open_submissions(); call "
+                "open_submissions(function=...) first."
+            )
+        return self._submissions
+
+    def submit(self, params: ParamArg, param_id: int | str) -> None:
+        """Submit one Ray task for `params` with the options of `open_submissions`; returns at once."""
+        self._stream().add(_Job(param_id, params, (params, param_id), self._submission_options))
+
+    def collect(self, timeout: float | None = None) -> list[Score]:
+        """The Scores of the tasks finished since the last call (see `BaseWorker.collect`)."""
+        if self._submissions is None:
+            return []
+        return self._submissions.collect(timeout)
+
+    def cancel(self) -> None:
+        """Cancel every task in flight with force (killing their processes); idempotent."""
+        if self._submissions is not None:
+            self._submissions.cancel()
+
+    def close_submissions(self) -> None:
+        """Cancel what is in flight and drop the submission state; `run()` works as before."""
+        try:
+            self.cancel()
+        finally:
+            if self._submissions is not None:
+                self._dead_nodes = None  # looked up again at the next run or open
+            self._submissions = None
+            self._submission_options = {}
 
     def _function(self, ray: Any, context: _task.TaskContext, baseline: bool, streaming: bool) -> Any:
         """The Ray remote function for tasks of `context`, reused while the context is unchanged.
@@ -297,6 +371,8 @@ class _Dispatch:
         self._flowing = False
         self._submitters: dict[tuple[bool, int], Any] = {}
         self._keep: list[dict[str, Any]] = []  # keeps the ids used as keys above valid
+        self.pending: dict[Any, _Job] = {}
+        """Tasks in flight: handle -> job."""
 
     def _submit(self, job: _Job) -> Any:
         key = (job.baseline, id(job.options))
@@ -310,35 +386,70 @@ class _Dispatch:
             self._keep.append(job.options)
         return submit.remote(*job.args)
 
+    def add(self, job: _Job) -> None:
+        """Submit `job` as a Ray task; it is in flight until a step gives its Score."""
+        self.pending[self._submit(job)] = job
+
     def run(self, jobs: Iterable[_Job], report: bool = True) -> list[Score]:
         """Run every job to a Score (failures included); cancels everything on any interruption."""
-        ray = self.ray
-        pending: dict[Any, _Job] = {}
         done: list[Score] = []
         try:
             for job in jobs:
-                pending[self._submit(job)] = job
-            while pending:
-                ready = self._wait(pending)
-                for score in self._collect(ready, pending):
+                self.add(job)
+            while self.pending:
+                for score in self._step(self._wait_s(self.pending), batched=True):
                     self._finish(score, done, report)
-                if self.timeout is not None:
-                    for score in self._expire(pending):
-                        self._finish(score, done, report)
         except BaseException:
-            _cancel_all(ray, list(pending))
+            self.cancel()
             raise
         return done
 
-    def _wait(self, pending: dict[Any, _Job]) -> list[Any]:
-        """The handles with a result now, waiting up to the poll interval for the first one.
+    def collect(self, timeout: float | None) -> list[Score]:
+        """The Scores of the jobs that finished (timeouts and crashes included), each delivered,
+        waiting up to `timeout` s (None: until one finishes) when none is ready; cancels
+        everything in flight on any interruption (Ctrl-C, an exception from the score sink)."""
+        out: list[Score] = []
+        end = None if timeout is None else time.monotonic() + timeout
+        try:
+            while self.pending:
+                wait_s = self._wait_s(self.pending)
+                if end is not None:
+                    wait_s = min(wait_s, max(0.0, end - time.monotonic()))
+                for score in self._step(wait_s, batched=False):
+                    if self.worker.normalize and score.failed and score.norm_score is None:
+                        score.norm_score = score.score
+                    out.append(self.worker.deliver(score))
+                if out or (end is not None and time.monotonic() >= end):
+                    break
+        except BaseException:
+            self.cancel()
+            raise
+        return out
 
-        `ray.wait` costs O(handles) per call, so while results flow they are taken in batches
-        (each reported at most `_BATCH_S` late); when none is ready it wakes on the first one.
+    def cancel(self) -> None:
+        """Cancel (with force: their processes are killed) every task in flight; forget them."""
+        handles = list(self.pending)
+        self.pending.clear()
+        _cancel_all(self.ray, handles)
+
+    def _step(self, wait_s: float, batched: bool) -> list[Score]:
+        """Wait up to `wait_s` for results; the Scores of finished, failed and expired tasks."""
+        ready = self._wait(self.pending, wait_s, batched)
+        scores = self._collect(ready, self.pending)
+        if self.timeout is not None:
+            scores += self._expire(self.pending)
+        return scores
+
+    def _wait(self, pending: dict[Any, _Job], wait_s: float, batched: bool) -> list[Any]:
+        """The handles with a result now, waiting up to `wait_s` for the first one.
+
+        `ray.wait` costs O(handles) per call, so in a large batch (`batched`), while results flow,
+        they are taken in batches (each reported at most `_BATCH_S` late); otherwise, and when
+        none is ready, it wakes on the first one and takes every other one ready then.
         """
         ray = self.ray
-        handles, wait_s = list(pending), self._wait_s(pending)
-        if self._flowing:
+        handles = list(pending)
+        if batched and self._flowing:
             ready, _ = ray.wait(handles, num_returns=len(handles), timeout=min(wait_s, _BATCH_S))
         else:
             ready, rest = ray.wait(handles, num_returns=1, timeout=wait_s)
@@ -455,7 +566,7 @@ class _Dispatch:
                 job.param_id, job.params, self.num_objectives, "timeout",
                 f"it ran longer than task_timeout={self.timeout:g}s; its Ray task was cancelled with "
                 f"force, killing its worker process (pid {job.meta.get('pid')})",
-                **job.meta,
+                **{**job.meta, "timeout_s": self.timeout},
             ))
         return out
 
@@ -480,6 +591,32 @@ def _cancel_all(ray: Any, handles: list[Any]) -> None:
         time.sleep(0.5)
         for handle in handles:
             _cancel(ray, handle)
+
+
+def _capacity(ray: Any, options: dict[str, Any]) -> int:
+    """How many tasks with `options` the cluster's resources hold at once (Ray's defaults: 1 CPU)."""
+    need: dict[str, float] = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus") or 0,
+                              **(options.get("resources") or {})}
+    total = ray.cluster_resources()
+    counts = [int(total.get(name, 0) // amount) for name, amount in need.items() if amount and amount > 0]
+    return min(counts) if counts else 0
+
+
+def _warn_small_window(ray: Any, num_workers: Any, options: dict[str, Any]) -> None:
+    """Asynchronous scheduling keeps `num_workers` tasks in flight: say so when one task is all it
+    keeps on a cluster that runs several (num_workers left at its default, most likely)."""
+    if num_workers != 1 or "placement_group" in options:
+        return
+    capacity = _capacity(ray, options)
+    if capacity > 1:
+        import warnings
+
+        warnings.warn(
+            f"Asynchronous scheduling on Ray keeps num_workers=1 task in flight, but the cluster can run "
+            f"{capacity} at once with these task options; pass start(num_workers={capacity}) to use it all.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _dead_nodes(ray: Any) -> set[str]:
