@@ -122,6 +122,8 @@ class GeneticEngine(Engine):
         self._fresh_since = 0  # archive index from which evaluations are new to selection
         self._prepared: int | None = None  # generation the queue below was built for
         self._queue: deque[Genome] = deque()
+        self._conditioned = 0  # evaluations the surrogate behind the queue's order has seen
+        self._base: tuple[GaussianProcess, np.ndarray] | None = None  # refreshed model, its archive rows
         self._parents_array: np.ndarray | None = None
         self._models: list[GaussianProcess] | None = None
         self._incumbent: float = 0.0
@@ -137,10 +139,13 @@ class GeneticEngine(Engine):
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
                 f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
-        if generation == 0 or not any(c is not None for c in self._costs):
+        if not any(c is not None for c in self._costs) or (generation == 0 and not self._model_early()):
             return self.fresh_random(n)
         if self._prepared != generation:
             self._prepare(generation)
+            self._conditioned, self._base = len(self._costs), None
+        elif self.pending and self._conditioned < len(self._costs):
+            self._refresh()
         out = self._take(n)
         for _ in range(_EXTRA_BATCHES):
             if len(out) == n:
@@ -257,6 +262,62 @@ class GeneticEngine(Engine):
         self._elite = elite
         self._parents_array = genomes[elite]
         self._queue = deque(self._candidates(self.pool_size))
+
+    # -- asynchronous scheduling -------------------------------------------------------------
+
+    _believer = True
+    _early = True
+    _rescored = 128
+
+    def _model_early(self) -> bool:
+        """Asynchronous scheduling: once `pool_size` initial draws were asked, generation 0 ends
+        for the engine, which models the scores told so far rather than draw more at random."""
+        return self._early and bool(self.pending) and len(self._costs) + len(self.pending) >= self.pool_size
+
+    def _refresh(self) -> None:
+        """Re-rank the queue with every score told since it was built (asynchronous scheduling).
+
+        With asynchronous scheduling each ask follows a tell, while the queue was built when the
+        last group completed. The surrogate is conditioned on the scores told since, with the
+        hyper-parameters fitted then (a block update of its inverse, no refit); the candidates
+        still in flight (`pending`) join it at their predicted values (the "kriging believer":
+        their uncertainty is gone, so expected improvement stops pointing at them) and count as
+        earlier picks for the diversity penalty; the first `_rescored` queued candidates are
+        re-scored and the best comes first. One objective only: with several, the queue is
+        served as built.
+        """
+        covered, self._conditioned = self._conditioned, len(self._costs)
+        if self._models is None or len(self._models) != 1 or not self._queue:
+            return
+        ok = np.array([c is not None for c in self._costs])
+        costs = np.array([c[0] if c is not None else np.inf for c in self._costs])
+        if self._base is None:  # the first refresh since the group's fit: start from that model
+            rows = self._training_set(np.arange(covered), costs[:covered, None], ok[:covered])
+            self._base = (self._models[0], rows)
+        base, rows = self._base
+        rows = np.concatenate([rows, np.arange(covered, len(costs))])
+        new = np.array([self._genomes[i] for i in range(covered, len(costs))], dtype=np.int64)
+        y = normal_scores(costs[rows])
+        base = base.extended(self._encoder(new), y)
+        self._base = (base, rows)
+        smoothed = base.smoothed()
+        good = ok[rows]
+        self._incumbent = float(smoothed[good].min()) if good.any() else float(smoothed.min())
+        model = base
+        if self._believer and self.pending:
+            busy = self._encoder(np.array(self.pending, dtype=np.int64))
+            believed, _ = base.predict(busy)
+            model = base.extended(busy, np.concatenate([y, believed]))
+        self._models = [model]
+        queued = [g for g in self._queue if g not in self.seen]
+        head, tail = queued[: self._rescored], queued[self._rescored:]
+        if not head:
+            self._queue = deque()
+            return
+        x = self._encoder(np.array(head, dtype=np.int64))
+        mean, std = model.predict(x)
+        order = self._spread(x, expected_improvement(mean, std, self._incumbent), 1)
+        self._queue = deque([*(head[i] for i in order), *tail])
 
     def _rank(self, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Positions of `costs` rows from best to worst; failures last."""
