@@ -30,6 +30,7 @@ __all__ = ["GeneticEngine"]
 
 _MAX_CANDIDATES = 4000
 _EXTRA_BATCHES = 3
+_RESCORED = 128  # queued candidates re-scored per asynchronous ask (the rest keep their order)
 
 
 def _number(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> Any:
@@ -54,6 +55,12 @@ class GeneticEngine(Engine):
     worst, in selection and in the surrogate, which so learns to avoid them. Refills within a
     generation come from the same screened offspring; when those run out of unseen genomes,
     from fresh draws. A configuration is never proposed twice.
+
+    Asynchronous scheduling (one ask after each completion, `pending` the candidates in
+    flight): generation 0 ends after `pool_size` draws, and each ask that follows new scores
+    conditions the surrogate on them (hyper-parameters stay those fitted for the group), takes
+    the candidates in flight in at their predicted values, and re-ranks the queued offspring;
+    see `_refresh`. Generational runs (no `pending`) are unchanged by this.
 
     Noise: the surrogate's noise level is fitted (leave-one-out), and with one objective the
     parents and the incumbent are ranked by its smoothed values, so one lucky measurement
@@ -265,26 +272,23 @@ class GeneticEngine(Engine):
 
     # -- asynchronous scheduling -------------------------------------------------------------
 
-    _believer = True
-    _early = True
-    _rescored = 128
-
     def _model_early(self) -> bool:
         """Asynchronous scheduling: once `pool_size` initial draws were asked, generation 0 ends
         for the engine, which models the scores told so far rather than draw more at random."""
-        return self._early and bool(self.pending) and len(self._costs) + len(self.pending) >= self.pool_size
+        return bool(self.pending) and len(self._costs) + len(self.pending) >= self.pool_size
 
     def _refresh(self) -> None:
         """Re-rank the queue with every score told since it was built (asynchronous scheduling).
 
         With asynchronous scheduling each ask follows a tell, while the queue was built when the
         last group completed. The surrogate is conditioned on the scores told since, with the
-        hyper-parameters fitted then (a block update of its inverse, no refit); the candidates
-        still in flight (`pending`) join it at their predicted values (the "kriging believer":
-        their uncertainty is gone, so expected improvement stops pointing at them) and count as
-        earlier picks for the diversity penalty; the first `_rescored` queued candidates are
-        re-scored and the best comes first. One objective only: with several, the queue is
-        served as built.
+        hyper-parameters fitted then (a block update of its inverse, no refit), and the
+        candidates still in flight (`pending`) join it at their predicted values (the "kriging
+        believer": their uncertainty is gone, so expected improvement stops pointing at them and
+        their neighbours; on held-out problems this did better than also applying the distance
+        penalty of `_spread` to them). The first `_RESCORED` queued candidates are re-scored by
+        expected improvement and the best comes first. One objective only: with several, the
+        queue is served as built.
         """
         covered, self._conditioned = self._conditioned, len(self._costs)
         if self._models is None or len(self._models) != 1 or not self._queue:
@@ -304,19 +308,19 @@ class GeneticEngine(Engine):
         good = ok[rows]
         self._incumbent = float(smoothed[good].min()) if good.any() else float(smoothed.min())
         model = base
-        if self._believer and self.pending:
+        if self.pending:
             busy = self._encoder(np.array(self.pending, dtype=np.int64))
             believed, _ = base.predict(busy)
             model = base.extended(busy, np.concatenate([y, believed]))
         self._models = [model]
         queued = [g for g in self._queue if g not in self.seen]
-        head, tail = queued[: self._rescored], queued[self._rescored:]
+        head, tail = queued[:_RESCORED], queued[_RESCORED:]
         if not head:
             self._queue = deque()
             return
         x = self._encoder(np.array(head, dtype=np.int64))
         mean, std = model.predict(x)
-        order = self._spread(x, expected_improvement(mean, std, self._incumbent), 1)
+        order = np.argsort(-expected_improvement(mean, std, self._incumbent), kind="stable")
         self._queue = deque([*(head[i] for i in order), *tail])
 
     def _rank(self, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
