@@ -86,8 +86,8 @@ class GeneticEngine(Engine):
         fresh_share: share of screened candidates drawn fresh from the initial distribution
             (default 0.1), which keeps some global exploration.
         diversity: radius, in surrogate length scales, of the penalty that keeps one batch
-            (and, with asynchronous scheduling, the candidates still in flight: `pending`)
-            from crowding around the incumbent (default 0.5 with one objective, 0 with
+            (and, with asynchronous scheduling, when a group's queue is built, the candidates
+            still in flight: `pending`) from crowding around the incumbent (default 0.5 with one objective, 0 with
             several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
             two thirds and the most recent third); bounds the engine's time per generation.
