@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
 import json
+import math
 import os
 import random
 import tempfile
@@ -90,6 +92,64 @@ def run_compileiq(kernel: Kernel, noisy: bool, seed: int, budget: int, *, engine
             cpu += time.process_time() - start
             batches += 1
         generation += 1
+    return _finish(run, eng, space, checkpoints, cpu)
+
+
+def run_compileiq_asynchronous(kernel: Kernel, noisy: bool, seed: int, budget: int, *, window: int = 8,
+                               pool: int | None = None, constraints: bool = True,
+                               options: dict | None = None) -> Run:
+    """Our engine driven as `Search(scheduling="asynchronous")` drives it (`_scheduler.py`):
+    `window` candidates in flight, one ask (with `engine.pending` the others) after each
+    completion; a group of `pool` successes is a generation. Durations are lognormal (sigma 1)
+    on a virtual clock seeded by `seed`, so candidates finish in the order real workers would
+    return them; the trace is in completion order."""
+    import compileiq.search_spaces.base as ss
+    from compileiq.engines.base import Evaluation
+    from compileiq.errors import SearchSpaceExhaustedError
+    from compileiq.registry import resolve_engine
+    from compileiq.search_spaces.space import SearchSpace
+    from compileiq.types import default_pool_size
+
+    objective = Replay(kernel, noisy, seed)
+    clock = random.Random(40_000 + seed)
+    pool = pool or default_pool_size(1)
+    start = time.process_time()
+    space = SearchSpace.from_input({k: ss.choice(v) for k, v in kernel.tune_params.items()})
+    if constraints:
+        space = space.with_constraints(kernel.conditions)
+    eng = resolve_engine("genetic")(space, num_objectives=1, pool_size=pool, seed=seed, **(options or {}))
+    cpu = time.process_time() - start
+    run = Run(objective.trace)
+    checkpoints = [c for c in CHECKPOINTS if c <= budget]
+    now, heap, counter = 0.0, [], 0  # (finish time, submission number, genome)
+    group = group_successes = group_failures = 0
+    exhausted = False
+    while True:
+        while not exhausted and len(heap) < window and len(objective.trace) + len(heap) < budget:
+            eng.pending = tuple(g for _, _, g in heap)
+            start = time.process_time()
+            try:
+                [genome] = eng.ask(1, group)
+            except SearchSpaceExhaustedError:
+                exhausted = True
+                break
+            finally:
+                cpu += time.process_time() - start
+            heapq.heappush(heap, (now + math.exp(clock.gauss(0.0, 1.0)), counter, genome))
+            counter += 1
+        if not heap:
+            break
+        now, _, genome = heapq.heappop(heap)
+        value = objective(tuple(space.decode(genome)[k] for k in kernel.keys))
+        start = time.process_time()
+        eng.tell([Evaluation(genome, None if value is None else (value,))])
+        if len(objective.trace) in checkpoints:
+            run.incumbents[len(objective.trace)] = _recommended(eng, space, kernel, objective.trace)
+        cpu += time.process_time() - start
+        group_successes += value is not None
+        group_failures += value is None
+        if group_successes >= pool or group_failures > 50 * pool:
+            group, group_successes, group_failures = group + 1, 0, 0
     return _finish(run, eng, space, checkpoints, cpu)
 
 
@@ -224,6 +284,7 @@ def run_kernel_tuner(kernel: Kernel, noisy: bool, seed: int, budget: int, *, str
 
 OPTIMIZERS: dict[str, Callable[..., Run]] = {
     "compileiq default, constraints": lambda k, n, s, b: run_compileiq(k, n, s, b),
+    "compileiq default, constraints, asynchronous": lambda k, n, s, b: run_compileiq_asynchronous(k, n, s, b),
     "compileiq pool 20, constraints": lambda k, n, s, b: run_compileiq(k, n, s, b, pool=20),
     "compileiq default, no constraints": lambda k, n, s, b: run_compileiq(k, n, s, b, constraints=False),
     "compileiq pool 20, no constraints": lambda k, n, s, b: run_compileiq(k, n, s, b, pool=20, constraints=False),

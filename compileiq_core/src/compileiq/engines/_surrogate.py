@@ -140,10 +140,13 @@ class GaussianProcess:
     """Zero-mean GP on standardized targets; hyper-parameters by leave-one-out likelihood.
 
     `hint` is the (length-scale index, noise index) picked last time: only it and its
-    neighbours are tried, so a refit costs a handful of matrix inversions.
+    neighbours are tried, so a refit costs a handful of matrix inversions. With `fixed`, only
+    the hint itself: the model is conditioned on new data with the same hyper-parameters (one
+    inversion).
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, hint: tuple[int, int] | None = None) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, hint: tuple[int, int] | None = None, *,
+                 fixed: bool = False) -> None:
         self.x = x
         self.y = y
         dims = max(x.shape[1], 1)
@@ -153,7 +156,7 @@ class GaussianProcess:
             trials = [(li, ni) for li in range(0, len(_LENGTH_SCALES), 2) for ni in (1, 3)]
         else:
             li, ni = hint
-            trials = [(li, ni), (li - 1, ni), (li + 1, ni), (li, ni - 1), (li, ni + 1)]
+            trials = [(li, ni)] if fixed else [(li, ni), (li - 1, ni), (li + 1, ni), (li, ni - 1), (li, ni + 1)]
             trials = [(a, b) for a, b in trials if 0 <= a < len(_LENGTH_SCALES) and 0 <= b < len(_NOISES)]
         best: tuple[float, int, int, np.ndarray] | None = None
         eye = np.eye(len(y))
@@ -176,6 +179,25 @@ class GaussianProcess:
         self.noise = _NOISES[ni]
         self._inverse = inverse
         self._alpha = inverse @ y
+
+    def extended(self, x: np.ndarray, y: np.ndarray) -> GaussianProcess:
+        """This model with rows `x` added to its training points and targets `y` for all of them
+        (old rows first), same hyper-parameters: a block update of the inverse, O(n^2 m), not O(n^3)."""
+        model = object.__new__(GaussianProcess)
+        model.hint, model.length_scale, model.noise = self.hint, self.length_scale, self.noise
+        model.x = np.vstack([self.x, x])
+        model.y = y
+        cross = self._inverse @ _matern(_sq_dist(self.x, x), self.length_scale)  # A^-1 K_ab
+        schur = _matern(_sq_dist(x, x), self.length_scale) + self.noise * np.eye(len(x))
+        schur -= _matern(_sq_dist(x, self.x), self.length_scale) @ cross
+        try:
+            schur_inverse = np.linalg.inv(schur)
+        except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+            return GaussianProcess(model.x, y, self.hint, fixed=True)
+        top = cross @ schur_inverse
+        model._inverse = np.block([[self._inverse + top @ cross.T, -top], [-top.T, schur_inverse]])
+        model._alpha = model._inverse @ y
+        return model
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation (of the latent function) at rows of `x`."""

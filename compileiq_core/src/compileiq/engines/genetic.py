@@ -30,6 +30,7 @@ __all__ = ["GeneticEngine"]
 
 _MAX_CANDIDATES = 4000
 _EXTRA_BATCHES = 3
+_RESCORED = 128  # queued candidates re-scored per asynchronous ask (the rest keep their order)
 
 
 def _number(name: str, value: Any, low: float, high: float, *, integer: bool = False) -> Any:
@@ -55,6 +56,12 @@ class GeneticEngine(Engine):
     generation come from the same screened offspring; when those run out of unseen genomes,
     from fresh draws. A configuration is never proposed twice.
 
+    Asynchronous scheduling (one ask after each completion, `pending` the candidates in
+    flight): generation 0 ends after `pool_size` draws, and each ask that follows new scores
+    conditions the surrogate on them (hyper-parameters stay those fitted for the group), takes
+    the candidates in flight in at their predicted values, and re-ranks the queued offspring;
+    see `_refresh`. Generational runs (no `pending`) are unchanged by this.
+
     Noise: the surrogate's noise level is fitted (leave-one-out), and with one objective the
     parents and the incumbent are ranked by its smoothed values, so one lucky measurement
     stops dominating as soon as its neighbours disagree with it. Randomness comes only from
@@ -79,8 +86,8 @@ class GeneticEngine(Engine):
         fresh_share: share of screened candidates drawn fresh from the initial distribution
             (default 0.1), which keeps some global exploration.
         diversity: radius, in surrogate length scales, of the penalty that keeps one batch
-            (and, with asynchronous scheduling, the candidates still in flight: `pending`)
-            from crowding around the incumbent (default 0.5 with one objective, 0 with
+            (and, with asynchronous scheduling, when a group's queue is built, the candidates
+            still in flight: `pending`) from crowding around the incumbent (default 0.5 with one objective, 0 with
             several, where the hypervolume acquisition spreads the batch by itself).
         surrogate_points: most evaluations the surrogate is fitted to (default 150: the best
             two thirds and the most recent third); bounds the engine's time per generation.
@@ -139,6 +146,8 @@ class GeneticEngine(Engine):
         self._fresh_since = 0  # archive index from which evaluations are new to selection
         self._prepared: int | None = None  # generation the queue below was built for
         self._queue: deque[Genome] = deque()
+        self._conditioned = 0  # evaluations the surrogate behind the queue's order has seen
+        self._base: tuple[GaussianProcess, np.ndarray] | None = None  # refreshed model, its archive rows
         self._parents_array: np.ndarray | None = None
         self._models: list[GaussianProcess] | None = None
         self._incumbent: float = 0.0
@@ -154,10 +163,13 @@ class GeneticEngine(Engine):
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
                 f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
-        if generation == 0 or not any(c is not None for c in self._costs):
+        if not any(c is not None for c in self._costs) or (generation == 0 and not self._model_early()):
             return self.fresh_random(n)
         if self._prepared != generation:
             self._prepare(generation)
+            self._conditioned, self._base = len(self._costs), None
+        elif self.pending and self._conditioned < len(self._costs):
+            self._refresh()
         out = self._take(n)
         for _ in range(_EXTRA_BATCHES):
             if len(out) == n:
@@ -274,6 +286,59 @@ class GeneticEngine(Engine):
         self._elite = elite
         self._parents_array = genomes[elite]
         self._queue = deque(self._candidates(self.pool_size))
+
+    # -- asynchronous scheduling -------------------------------------------------------------
+
+    def _model_early(self) -> bool:
+        """Asynchronous scheduling: once `pool_size` initial draws were asked, generation 0 ends
+        for the engine, which models the scores told so far rather than draw more at random."""
+        return bool(self.pending) and len(self._costs) + len(self.pending) >= self.pool_size
+
+    def _refresh(self) -> None:
+        """Re-rank the queue with every score told since it was built (asynchronous scheduling).
+
+        With asynchronous scheduling each ask follows a tell, while the queue was built when the
+        last group completed. The surrogate is conditioned on the scores told since, with the
+        hyper-parameters fitted then (a block update of its inverse, no refit), and the
+        candidates still in flight (`pending`) join it at their predicted values (the "kriging
+        believer": their uncertainty is gone, so expected improvement stops pointing at them and
+        their neighbours; on held-out problems this did better than also applying the distance
+        penalty of `_spread` to them). The first `_RESCORED` queued candidates are re-scored by
+        expected improvement and the best comes first. One objective only: with several, the
+        queue is served as built.
+        """
+        covered, self._conditioned = self._conditioned, len(self._costs)
+        if self._models is None or len(self._models) != 1 or not self._queue:
+            return
+        ok = np.array([c is not None for c in self._costs])
+        costs = np.array([c[0] if c is not None else np.inf for c in self._costs])
+        if self._base is None:  # the first refresh since the group's fit: start from that model
+            rows = self._training_set(np.arange(covered), costs[:covered, None], ok[:covered])
+            self._base = (self._models[0], rows)
+        base, rows = self._base
+        rows = np.concatenate([rows, np.arange(covered, len(costs))])
+        new = np.array([self._genomes[i] for i in range(covered, len(costs))], dtype=np.int64)
+        y = normal_scores(costs[rows])
+        base = base.extended(self._encoder(new), y)
+        self._base = (base, rows)
+        smoothed = base.smoothed()
+        good = ok[rows]
+        self._incumbent = float(smoothed[good].min()) if good.any() else float(smoothed.min())
+        model = base
+        if self.pending:
+            busy = self._encoder(np.array(self.pending, dtype=np.int64))
+            believed, _ = base.predict(busy)
+            model = base.extended(busy, np.concatenate([y, believed]))
+        self._models = [model]
+        queued = [g for g in self._queue if g not in self.seen]
+        head, tail = queued[:_RESCORED], queued[_RESCORED:]
+        if not head:
+            self._queue = deque()
+            return
+        x = self._encoder(np.array(head, dtype=np.int64))
+        mean, std = model.predict(x)
+        order = np.argsort(-expected_improvement(mean, std, self._incumbent), kind="stable")
+        self._queue = deque([*(head[i] for i in order), *tail])
 
     def _rank(self, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Positions of `costs` rows from best to worst; failures last."""
