@@ -12,7 +12,9 @@ Tables:
   metadata, worker, wall_time, session)`: one row per Score, in arrival order.
 - `sessions(id, started, ended, pid, status, error)`: one row per `start()` (the first and each resume).
 
-Durability: WAL mode, one transaction per score. `synchronous=NORMAL` by default: a committed
+Durability: WAL mode, one transaction per score, or per group of Scores a worker hands over together
+(`BaseWorker.report_scores`: those read from the worker's processes in one wake-up), committed
+before the driver does anything else with them. `synchronous=NORMAL` by default: a committed
 score survives a crash or SIGKILL of the process (the WAL is in the OS's hands); set
 `COMPILEIQ_JOURNAL_SYNC=full` to also survive a power cut, at an fsync per score.
 """
@@ -389,6 +391,29 @@ class Journal:
              _score_json(score.score), _score_json(score.norm_score), _dumps(score.params), score.metadata,
              worker, time.time(), self.session),
         )
+
+    def record_scores(self, scores: Sequence[tuple[Score, int, int | None]], worker: str | None) -> None:
+        """Commit several Scores, each with its generation and ask, in one transaction (all or none,
+        faster than one each): every one survives a kill the moment this returns."""
+        now = time.time()
+        rows = [
+            (ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
+             _score_json(score.score), _score_json(score.norm_score), _dumps(score.params), score.metadata,
+             worker, now, self.session)
+            for score, generation, ask_seq in scores
+        ]
+        conn = self._conn
+        try:
+            with self._lock:
+                try:
+                    conn.execute("BEGIN")
+                    conn.executemany(_SCORE_SQL, rows)
+                    conn.execute("COMMIT")
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise _io_error(exc, self.path, "write to") from None
 
     # -- reading -------------------------------------------------------------------------------
 
