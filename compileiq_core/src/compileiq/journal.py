@@ -106,9 +106,25 @@ _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 """Compact JSON (one encoder for every call: `json.dumps` with options builds one per call)."""
 
 
+def _compact_encoder() -> Any:
+    """`_dumps` without building an encoder per call (the C encoder, built once; it is what
+    `json.dumps` runs underneath). Falls back to `_dumps` where the C encoder is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - every CPython has it
+        return _dumps
+    encode = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_encode = _compact_encoder()
+"""Compact JSON of a Score's params, per Score (same text as `_dumps`)."""
+
+
 def _score_json(value: Any) -> str | None:
     if value is None:
         return None
+    if value.__class__ is float and value - value == 0.0:  # finite: its repr is its JSON
+        return repr(value)
     return _dumps(list(value) if isinstance(value, tuple) else value)
 
 
@@ -388,7 +404,7 @@ class Journal:
         self._write(
             _SCORE_SQL,
             (ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
-             _score_json(score.score), _score_json(score.norm_score), _dumps(score.params), score.metadata,
+             _score_json(score.score), _score_json(score.norm_score), _encode(score.params), score.metadata,
              worker, time.time(), self.session),
         )
 
@@ -398,7 +414,7 @@ class Journal:
         now = time.time()
         rows = [
             (ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
-             _score_json(score.score), _score_json(score.norm_score), _dumps(score.params), score.metadata,
+             _score_json(score.score), _score_json(score.norm_score), _encode(score.params), score.metadata,
              worker, now, self.session)
             for score, generation, ask_seq in scores
         ]
