@@ -33,6 +33,8 @@ __all__ = ["EXIT_WAIT_S", "Child", "ChildSupervisor", "send_result"]
 EXIT_WAIT_S = 1.0
 """How long a child whose pipe closed is given to finish exiting before it is killed."""
 
+_ROUND_LIMIT = 64
+"""At most this many Scores are read before they are delivered (one wake-up's worth, usually 1)."""
 _PICKLE = b"\x80"  # every pickle of protocol 2 or later starts with the PROTO opcode
 
 
@@ -297,12 +299,20 @@ class ChildSupervisor(ABC):
         produced, together (one journal transaction when the worker's own `deliver` is used)."""
         finished: list[Score] = []
         try:
-            for selected, _ in events:
-                child, what = selected.data
-                if not child.retired:
-                    self._on_event(child, what, finished)
-            if deadlines:
-                self._enforce_deadlines(finished)
+            while True:
+                for selected, _ in events:
+                    child, what = selected.data
+                    if not child.retired:
+                        self._on_event(child, what, finished)
+                if deadlines:
+                    self._enforce_deadlines(finished)
+                # Results that came in meanwhile join this delivery (their children took new
+                # candidates already), up to a bound: quick candidates share one journal transaction.
+                if not finished or len(finished) >= _ROUND_LIMIT:
+                    break
+                events = self.selector.select(0)
+                if not events:
+                    break
         finally:
             if finished:
                 worker = self._worker
