@@ -50,9 +50,15 @@ Reading the figures:
   what the worker adds. The same fork cost is why 50 ms tasks reach only the efficiency shown.
 - async: each candidate becomes a `Score` object (validation, metadata), which the raw gather
   does not build; that is the gap at no-op speed.
-- whole Search: the driver and engine cost tens of microseconds per candidate (ids, decoding,
-  result rows, the engine's bookkeeping), which caps a whole Search near 20-25k evaluations/s
-  whatever the worker; pandas is imported before timing (a one-off cost per process).
+- whole Search: timed alternately with a warm `worker.run` doing the same 10 x 1000
+  evaluations (median of the per-round ratios; the range in brackets), cold pool, journal,
+  engine and the final result included. Every score is committed to the run's SQLite journal
+  before the search uses it (WAL, synchronous=NORMAL: it survives a kill -9 of the driver); the
+  process workers hand over the results one wake-up reads together, in one transaction, after
+  the freed processes have taken their next candidates. The default line captures each
+  candidate's output to a log file (a file per candidate, which `worker.run` without a run
+  folder does not write); the `capture_output=False` line is the driver's own overhead.
+  pandas is imported before timing (a one-off cost per process).
 - The machine is shared (2 cores); figures move by 10-30 % between runs.
 """
 
@@ -306,8 +312,13 @@ def main() -> None:
         "in the same run; throughputs are medians. Ratios above 1 mean the worker is faster than its "
         "baseline.\n\n" + report.markdown() + "\n\n" + NOTES
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kept = ""
+    if out.exists():  # later sections (e.g. measurements against an older commit) stay
+        old = out.read_text()
+        kept = old[old.index("\n## "):] if "\n## " in old else ""
+    out.write_text(text + kept)
     print(f"\nwritten to {args.out}")
 
 
