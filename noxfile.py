@@ -156,6 +156,14 @@ def bench_dispatch(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_per_score(session: nox.Session) -> None:
+    """The driver's time per Score at 1k, 10k and 50k Scores (dump_results and progress bar on and
+    off): flat means constant work per Score; writes docs/benchmarks-per-score.md."""
+    install_editable(session, *PLUGINS, extras="")
+    session.run("python", "benchmarks/dispatch/per_score.py", *session.posargs)
+
+
+@nox.session
 def bench_scheduling(session: nox.Session) -> None:
     """Generational against asynchronous scheduling beside a raw as-completed loop; writes
     docs/benchmarks-scheduling.md."""

@@ -50,9 +50,15 @@ Reading the figures:
   what the worker adds. The same fork cost is why 50 ms tasks reach only the efficiency shown.
 - async: each candidate becomes a `Score` object (validation, metadata), which the raw gather
   does not build; that is the gap at no-op speed.
-- whole Search: the driver and engine cost tens of microseconds per candidate (ids, decoding,
-  result rows, the engine's bookkeeping), which caps a whole Search near 20-25k evaluations/s
-  whatever the worker; pandas is imported before timing (a one-off cost per process).
+- whole Search: timed alternately with a warm `worker.run` doing the same 10 x 1000
+  evaluations (median of the per-round ratios; the range in brackets), cold pool, journal,
+  engine and the final result included. Every score is committed to the run's SQLite journal
+  before the search uses it (WAL, synchronous=NORMAL: it survives a kill -9 of the driver); the
+  process workers hand over the results one wake-up reads together, in one transaction, after
+  the freed processes have taken their next candidates. The default line captures each
+  candidate's output to a log file (a file per candidate, which `worker.run` without a run
+  folder does not write); the `capture_output=False` line is the driver's own overhead.
+  pandas is imported before timing (a one-off cost per process).
 - The machine is shared (2 cores); figures move by 10-30 % between runs.
 """
 
@@ -179,10 +185,12 @@ def kill_latency(report: Report, name: str, worker: Any, function: Callable, tim
                f"{statistics.median(lat) * 1e3:.1f} / {max(lat) * 1e3:.1f} ms", "", "")
 
 
-def whole_search(report: Report, name: str, function: Callable, run_rate: float, generations: int,
-                 scheduling: str = "generational", **search_options: Any) -> None:
-    """A whole Search (cold worker included) against warm worker.run; pandas and the driver's
-    modules are imported beforehand (a tiny Search), as they are once per process whatever the worker."""
+def whole_search(report: Report, name: str, function: Callable, run_batch: Callable[[int], Any], generations: int,
+                 scheduling: str = "generational", rounds: int = 3, **search_options: Any) -> None:
+    """A whole Search (cold worker included) against a warm `worker.run` doing the same
+    `generations` x 1000 evaluations, timed alternately `rounds` times (the machine's load drifts:
+    side by side, each ratio compares like with like); the median ratio is reported. pandas and
+    the driver's modules are imported beforehand (a tiny Search), as they are once per process."""
     import compileiq.results  # noqa: F401 - a one-off import of pandas, not dispatch
     import compileiq.search_spaces.base as ss
     from compileiq.ciq import Search
@@ -195,16 +203,24 @@ def whole_search(report: Report, name: str, function: Callable, run_rate: float,
                       worker_type=name, engine="random", cache_folder="/tmp/compileiq-bench-dispatch",
                       disable_progress_bar=True)
 
+    search_rates, run_rates, ratios = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         search(1, 6).start(num_workers=WORKERS)  # one-off imports of the driver's modules (sqlite3, plugins)
-        start = time.perf_counter()
-        result = search(generations, 1000).start(num_workers=WORKERS, **search_options)
-    elapsed = time.perf_counter() - start
-    rate = len(result) / elapsed
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(generations):
+                run_batch(1000)
+            run_rates.append(generations * 1000 / (time.perf_counter() - start))
+            start = time.perf_counter()
+            result = search(generations, 1000).start(num_workers=WORKERS, **search_options)
+            search_rates.append(len(result) / (time.perf_counter() - start))
+            ratios.append(search_rates[-1] / run_rates[-1])
     extra = "".join(f", {k}={v}" for k, v in search_options.items())
-    report.add(name, f"whole Search, {generations} gens x 1000, {scheduling}{extra} (vs worker.run)", f"{rate:,.0f}",
-               f"{run_rate:,.0f}", f"{rate / run_rate:.2f}")
+    spread = f" ({min(ratios):.2f}-{max(ratios):.2f})" if rounds > 1 else ""
+    report.add(name, f"whole Search, {generations} gens x 1000, {scheduling}{extra} (vs worker.run)",
+               f"{statistics.median(search_rates):,.0f}", f"{statistics.median(run_rates):,.0f}",
+               f"{statistics.median(ratios):.2f}{spread}")
 
 
 def main() -> None:
@@ -223,7 +239,7 @@ def main() -> None:
     ctx = multiprocessing.get_context(mode)
     with ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool:
         raw_ppe(pool, objectives.noop, WORKERS * 4)
-        rates = throughput_pair(report, "multiprocess", f"ProcessPoolExecutor/{mode}",
+        throughput_pair(report, "multiprocess", f"ProcessPoolExecutor/{mode}",
                                 lambda n: worker_run(worker, objectives.noop, n),
                                 lambda n: raw_ppe(pool, objectives.noop, n), [(100, 9), (1000, big * 2 + 1)])
         fixed_cost(report, "multiprocess", lambda n: worker_run(worker, objectives.noop, n),
@@ -243,15 +259,21 @@ def main() -> None:
             p.submit(objectives.noop, {}).result()
 
     first_eval(report, "multiprocess", cold_mp, cold_ppe)
-    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10)
+    worker = make_worker("multiprocess")
+    worker_run(worker, objectives.noop, WORKERS * 4)
+    rounds = 1 if args.quick else 5
+    whole_search(report, "multiprocess", objectives.noop, lambda n: worker_run(worker, objectives.noop, n),
+                 generations=10, rounds=rounds)
     # without per-candidate output capture (a log file per candidate), then in asynchronous mode
-    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10, capture_output=False)
-    whole_search(report, "multiprocess", objectives.noop, rates[1000], generations=10, scheduling="asynchronous",
-                 capture_output=False)
+    whole_search(report, "multiprocess", objectives.noop, lambda n: worker_run(worker, objectives.noop, n),
+                 generations=10, rounds=rounds, capture_output=False)
+    whole_search(report, "multiprocess", objectives.noop, lambda n: worker_run(worker, objectives.noop, n),
+                 generations=10, rounds=rounds, scheduling="asynchronous", capture_output=False)
+    worker.close()
 
     # isolated vs a bare fork-per-task loop.
     worker = make_worker("isolated")
-    rates = throughput_pair(report, "isolated", "bare os.fork per task",
+    throughput_pair(report, "isolated", "bare os.fork per task",
                             lambda n: worker_run(worker, objectives.noop, n),
                             lambda n: raw_fork(objectives.noop, n), [(100, big), (1000, 1)])
     fixed_cost(report, "isolated", lambda n: worker_run(worker, objectives.noop, n),
@@ -261,13 +283,14 @@ def main() -> None:
     kill_latency(report, "isolated", worker, objectives.hang)
     first_eval(report, "isolated", lambda: worker_run(make_worker("isolated"), objectives.noop, 1),
                lambda: raw_fork(objectives.noop, 1))
+    whole_search(report, "isolated", objectives.noop, lambda n: worker_run(worker, objectives.noop, n),
+                 generations=2, rounds=1)
     worker.close()
-    whole_search(report, "isolated", objectives.noop, rates[1000], generations=2)
 
     # async vs asyncio.gather under a semaphore of the same size.
     worker = make_worker("async")
     worker_run(worker, objectives.async_noop, 10)
-    rates = throughput_pair(report, "async", "asyncio.gather + Semaphore",
+    throughput_pair(report, "async", "asyncio.gather + Semaphore",
                             lambda n: worker_run(worker, objectives.async_noop, n),
                             lambda n: asyncio.run(raw_gather(objectives.async_noop, n)),
                             [(100, 21), (1000, 9)])
@@ -276,8 +299,9 @@ def main() -> None:
     efficiency(report, "async", lambda n: worker_run(worker, objectives.async_sleep50, n),
                lambda n: asyncio.run(raw_gather(objectives.async_sleep50, n)))
     kill_latency(report, "async", worker, objectives.async_hang)
+    whole_search(report, "async", objectives.async_noop, lambda n: worker_run(worker, objectives.async_noop, n),
+                 generations=10, rounds=1 if args.quick else 3)
     worker.close()
-    whole_search(report, "async", objectives.async_noop, rates[1000], generations=10)
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = (
@@ -288,8 +312,13 @@ def main() -> None:
         "in the same run; throughputs are medians. Ratios above 1 mean the worker is faster than its "
         "baseline.\n\n" + report.markdown() + "\n\n" + NOTES
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kept = ""
+    if out.exists():  # later sections (e.g. measurements against an older commit) stay
+        old = out.read_text()
+        kept = old[old.index("\n## "):] if "\n## " in old else ""
+    out.write_text(text + kept)
     print(f"\nwritten to {args.out}")
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from compileiq.engines.base import Evaluation
@@ -25,6 +25,29 @@ if TYPE_CHECKING:
 def _ids_text(ids: Sequence[Any], limit: int = 5) -> str:
     shown = ", ".join(repr(i) for i in list(ids)[:limit])
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def new_ids(n: int) -> list[str]:
+    """`n` random version-4 UUIDs as 32 hex digits, as `uuid.uuid4().hex` gives (without building
+    a UUID object for each: this runs for every candidate)."""
+    data = os.urandom(16 * n)
+    clear, flags = ~((0xF000 << 64) | (0xC000 << 48)), (0x4000 << 64) | (0x8000 << 48)
+    from_bytes = int.from_bytes
+    return [f"{(from_bytes(data[i:i + 16], 'big') & clear) | flags:032x}" for i in range(0, 16 * n, 16)]
+
+
+class _Sink:
+    """A worker's `score_sink`: one Score (`sink(score)`), or several that finished together
+    (`sink.many(scores)`, one journal transaction; see `BaseWorker.report_scores`)."""
+
+    __slots__ = ("_one", "many")
+
+    def __init__(self, one: Callable[[Score], None], many: Callable[[list[Score]], None]) -> None:
+        self._one = one
+        self.many = many
+
+    def __call__(self, score: Score) -> None:
+        self._one(score)
 
 
 class _Hooks:
@@ -120,6 +143,8 @@ class Driver:
         self._result_cache: SearchResult | None = None
         self._refill_warned = False
         self._arrivals: _Arrivals | None = None
+        self.sink = _Sink(self._on_score, self._on_scores)
+        """What the worker's `score_sink` is while this driver runs."""
         self.dump: ResultsDump | None = None
         if plan.dump_results is not None:
             from compileiq._dump import ResultsDump
@@ -150,7 +175,7 @@ class Driver:
         status = "finished"
         try:
             self.worker.setup()
-            self.worker.score_sink = self._on_score
+            self.worker.score_sink = self.sink
             try:
                 mode, window = self._scheduling()
                 if mode == "asynchronous":
@@ -316,7 +341,7 @@ class Driver:
             assert self.replay is not None
             done = {pid: self.replay.scores[pid] for pid in ids if pid in self.replay.scores}
         else:
-            ids = [uuid.uuid4().hex for _ in genomes]
+            ids = new_ids(len(genomes))
             ask_seq = self.journal.record_ask(generation, genomes, ids)
         pending = [i for i, pid in enumerate(ids) if pid not in done]
         arrivals = _Arrivals({ids[i]: params[i] for i in pending}, generation, ask_seq)
@@ -336,16 +361,17 @@ class Driver:
         normalized = self.config.normalize
         successes = 0
         evaluations = []
+        sign, observe = self.sign, self.failures.observe
         for pid, genome in zip(ids, genomes):
             score = by_id[pid]
-            if pid not in done:
-                self.failures.observe(score)
             if score.failed:
+                if pid not in done:
+                    observe(score)
                 evaluations.append(Evaluation(genome, None))
             else:
                 successes += 1
                 values = score.values(normalized=normalized)
-                evaluations.append(Evaluation(genome, tuple(self.sign * float(v) for v in values)))
+                evaluations.append(Evaluation(genome, tuple([sign * float(v) for v in values])))
         return self._after_batch(generation, returned, evaluations, successes, ids, first, live=bool(pending))
 
     def _on_score(self, score: Score) -> None:
@@ -354,22 +380,35 @@ class Driver:
         if arrivals is not None:
             self._arrive(score, arrivals)
 
+    def _on_scores(self, scores: list[Score]) -> None:
+        """`score_sink.many`: Scores that finished together, recorded in one journal transaction."""
+        arrivals = self._arrivals
+        if arrivals is not None:
+            fresh = [score for score in scores if self._accept(score, arrivals)]
+            if fresh:
+                self._record_many(fresh, arrivals.generation, arrivals.ask_seq)
+
     def _arrive(self, score: Score, arrivals: _Arrivals) -> None:
         """Record `score` once (journal, hooks), unless it was already recorded or was never asked."""
+        if self._accept(score, arrivals):
+            self._record(score, arrivals.generation, arrivals.ask_seq)
+
+    def _accept(self, score: Score, arrivals: _Arrivals) -> bool:
+        """True the first time a Score of the batch in flight (or a baseline) arrives: record it."""
         if score.is_baseline:
             meta = score.metadata_dict
             key = (meta.get("node_id"), meta.get("gpu_id"))  # Ray: one baseline per node or GPU
             if key in arrivals.baselines:
-                return
+                return False
             arrivals.baselines.add(key)
         else:
             pid = score.param_id
             if pid in arrivals.scores or pid not in arrivals.issued:
-                return
+                return False
             arrivals.scores[pid] = score
             if score.params is None:
                 score.params = arrivals.issued[pid]
-        self._record(score, arrivals.generation, arrivals.ask_seq)
+        return True
 
     def _run_worker(self, params: list[Any], ids: list[Any]) -> Any:
         return self.worker.run(
@@ -433,6 +472,17 @@ class Driver:
             self.dump.add(score, generation, self.plan.worker_name)
         if self.hooks.wants_evaluations:
             self.hooks.evaluation(self.plan.subject, score, generation)
+
+    def _record_many(self, scores: list[Score], generation: int, ask_seq: int | None) -> None:
+        """`_record` for Scores that finished together: one journal transaction, then the hooks."""
+        self.journal.record_scores([(score, generation, ask_seq) for score in scores], self.plan.worker_name)
+        self._result_cache = None
+        dump, name = self.dump, self.plan.worker_name
+        for score in scores:
+            if dump is not None:
+                dump.add(score, generation, name)
+            if self.hooks.wants_evaluations:
+                self.hooks.evaluation(self.plan.subject, score, generation)
 
     def result(self) -> SearchResult:
         """Every journaled score as a SearchResult (cached until the next score)."""

@@ -101,7 +101,7 @@ class AsynchronousLoop:
                     "this engine or configuration."
                 )
         finally:
-            worker.score_sink = driver._on_score
+            worker.score_sink = driver.sink
             try:
                 worker.cancel()
             finally:

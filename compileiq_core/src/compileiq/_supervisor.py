@@ -33,6 +33,8 @@ __all__ = ["EXIT_WAIT_S", "Child", "ChildSupervisor", "send_result"]
 EXIT_WAIT_S = 1.0
 """How long a child whose pipe closed is given to finish exiting before it is killed."""
 
+_ROUND_LIMIT = 64
+"""At most this many Scores are read before they are delivered (one wake-up's worth, usually 1)."""
 _PICKLE = b"\x80"  # every pickle of protocol 2 or later starts with the PROTO opcode
 
 
@@ -79,10 +81,14 @@ class ChildSupervisor(ABC):
         self.num_objectives = 1
         self.timeout: float | None = None
         self.busy: dict[int, Child] = {}
+        self._queue: deque[int] = deque()
+        """Candidates (keys) waiting for a free child, in order."""
         self.run_folder: Path | None = None
         """Where candidates' output is captured (`logs/<param_id>.txt`), or None: see `output_folder`."""
         self.memory_limit: int | None = None
         """Bytes each candidate may allocate (`memory_limit=` of `start()`), or None."""
+        self._worker: BaseWorker | None = None
+        """The worker `configure` was given: its `deliver_all` hands over the Scores of one round together."""
 
     # -- what a worker provides --------------------------------------------------------------
 
@@ -162,6 +168,7 @@ class ChildSupervisor(ABC):
 
         self.run_folder = output_folder(worker, options)
         self.memory_limit = parse_memory_limit(options.get("memory_limit"))
+        self._worker = worker
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -185,7 +192,8 @@ class ChildSupervisor(ABC):
         self.params_pool, self.params_ids = self._stream_params, self._stream_ids  # keyed like the batch lists
         self.num_objectives, self.timeout = num_objectives, timeout
         self.busy = {}
-        self._stream_pending: deque[int] = deque()
+        self._queue = deque()
+        self._streaming = True
         self._stream_scores: list[Score] = []
         self._stream_deliver = deliver
         self._stream_next = 0
@@ -195,11 +203,12 @@ class ChildSupervisor(ABC):
         key = self._stream_next
         self._stream_next += 1
         self._stream_params[key], self._stream_ids[key] = params, param_id
-        self._stream_pending.append(key)
+        self._queue.append(key)
         self._start_pending()
 
     def _start_pending(self) -> None:
-        pending, timeout = self._stream_pending, self.timeout
+        """Put queued candidates on free children, in order, until either runs out."""
+        pending, timeout = self._queue, self.timeout
         while pending:
             try:
                 child = self.start_task(pending[0])
@@ -218,17 +227,12 @@ class ChildSupervisor(ABC):
         scores, deliver = self._stream_scores, self._stream_deliver
         end = None if timeout is None else time.monotonic() + timeout
         try:
-            while not scores and (self._stream_pending or self.busy):
+            while not scores and (self._queue or self.busy):
                 self._start_pending()
                 deadlines = [c.deadline for c in self.busy.values() if c.deadline is not None]
                 now = time.monotonic()
                 limits = [max(0.0, d - now) for d in deadlines] + ([max(0.0, end - now)] if end is not None else [])
-                for selected, _ in self.selector.select(min(limits) if limits else None):
-                    child, what = selected.data
-                    if not child.retired:
-                        self._on_event(child, what, scores, deliver)
-                if deadlines:
-                    self._enforce_deadlines(scores, deliver)
+                self._round(self.selector.select(min(limits) if limits else None), bool(deadlines), scores, deliver)
                 if end is not None and time.monotonic() >= end:
                     break
             self._start_pending()
@@ -244,9 +248,9 @@ class ChildSupervisor(ABC):
 
     def cancel_stream(self) -> None:
         """Drop queued candidates and kill (then replace) every busy child; their Scores never come."""
-        if not hasattr(self, "_stream_pending"):
+        if not getattr(self, "_streaming", False):
             return
-        self._stream_pending.clear()
+        self._queue.clear()
         children = list(self.busy.values())
         self.busy.clear()
         for child in children:
@@ -268,31 +272,16 @@ class ChildSupervisor(ABC):
         through `deliver` (the worker's `deliver`) the moment it is known."""
         self.params_pool, self.params_ids = params_pool, params_ids
         self.num_objectives, self.timeout = num_objectives, timeout
-        pending = deque(range(len(params_pool)))
+        pending = self._queue = deque(range(len(params_pool)))
         busy = self.busy = {}
         scores: list[Score] = []
         monotonic = time.monotonic
         try:
             while pending or busy:
-                while pending:
-                    try:
-                        child = self.start_task(pending[0])
-                    except Exception:  # e.g. a fork server that died importing an unguarded script
-                        self.raise_if_refused()
-                        raise
-                    if child is None:
-                        break
-                    child.task = key = pending.popleft()
-                    child.deadline = monotonic() + timeout if timeout and self.clock_on_start else None
-                    busy[key] = child
+                self._start_pending()
                 deadlines = [c.deadline for c in busy.values() if c.deadline is not None]
                 wait_s = max(0.0, min(deadlines) - monotonic()) if deadlines else None
-                for selected, _ in self.selector.select(wait_s):
-                    child, what = selected.data
-                    if not child.retired:
-                        self._on_event(child, what, scores, deliver)
-                if deadlines:
-                    self._enforce_deadlines(scores, deliver)
+                self._round(self.selector.select(wait_s), bool(deadlines), scores, deliver)
         except BaseException:
             # Interrupted (Ctrl-C, SIGTERM) or broken: nothing busy may outlive this call.
             from compileiq.processes import kill_group
@@ -304,7 +293,35 @@ class ChildSupervisor(ABC):
             raise
         return scores
 
-    def _on_event(self, child: Child, what: str, scores: list[Score], deliver: Callable[[Score], Score]) -> None:
+    def _round(self, events: list[tuple[Any, int]], deadlines: bool, scores: list[Score],
+               deliver: Callable[[Score], Score]) -> None:
+        """Handle one wake-up's events (and passed deadlines), then deliver the Scores they
+        produced, together (one journal transaction when the worker's own `deliver` is used)."""
+        finished: list[Score] = []
+        try:
+            while True:
+                for selected, _ in events:
+                    child, what = selected.data
+                    if not child.retired:
+                        self._on_event(child, what, finished)
+                if deadlines:
+                    self._enforce_deadlines(finished)
+                # Results that came in meanwhile join this delivery (their children took new
+                # candidates already), up to a bound: quick candidates share one journal transaction.
+                if not finished or len(finished) >= _ROUND_LIMIT:
+                    break
+                events = self.selector.select(0)
+                if not events:
+                    break
+        finally:
+            if finished:
+                worker = self._worker
+                if len(finished) > 1 and worker is not None and deliver == worker.deliver:
+                    scores.extend(worker.deliver_all(finished))
+                else:
+                    scores.extend(deliver(score) for score in finished)
+
+    def _on_event(self, child: Child, what: str, finished: list[Score]) -> None:
         dead = what == "exit"
         messages: list[bytes] = []
         try:
@@ -331,16 +348,17 @@ class ChildSupervisor(ABC):
                           num_objectives=self.num_objectives, metadata=meta)
             if score.failed:
                 self.raise_if_refused()
-            scores.append(deliver(score))
+            finished.append(score)
             if score.failed and is_out_of_memory(score):  # its heap may be in any state: replace it
                 self.retire(child)
                 self.replace(child)
             else:
                 self.after_task(child)
+                self._start_pending()  # the freed child works while this Score is recorded
         if dead and not child.retired:
-            self._on_death(child, scores, deliver)
+            self._on_death(child, finished)
 
-    def _on_death(self, child: Child, scores: list[Score], deliver: Callable[[Score], Score]) -> None:
+    def _on_death(self, child: Child, finished: list[Score]) -> None:
         wait([child.process.sentinel], EXIT_WAIT_S)  # its pipe closed: let it finish exiting
         pid = child.process.pid
         code = self.retire(child)
@@ -357,10 +375,10 @@ class ChildSupervisor(ABC):
             from compileiq._memory import describe_bytes
 
             reason += f"; memory_limit={describe_bytes(self.memory_limit)} was set: out of memory?"
-        scores.append(deliver(failed_score(
+        finished.append(failed_score(
             self.params_ids[key], self.params_pool[key], self.num_objectives, "crash", reason,
             worker=self.worker_name, pid=pid, exitcode=code, **child.meta, **self._log_of(key),
-        )))
+        ))
         self.replace(child)
 
     def _log_of(self, key: int) -> dict[str, str]:
@@ -368,7 +386,7 @@ class ChildSupervisor(ABC):
 
         return log_metadata(self.run_folder, self.params_ids[key])
 
-    def _enforce_deadlines(self, scores: list[Score], deliver: Callable[[Score], Score]) -> None:
+    def _enforce_deadlines(self, finished: list[Score]) -> None:
         now = time.monotonic()
         for key, child in list(self.busy.items()):
             if child.deadline is None or now < child.deadline:
@@ -377,9 +395,9 @@ class ChildSupervisor(ABC):
             self.retire(child)
             del self.busy[key]
             child.task = None
-            scores.append(deliver(timeout_score(
+            finished.append(timeout_score(
                 self.params_pool[key], param_id=self.params_ids[key], num_objectives=self.num_objectives,
                 timeout=self.timeout or 0.0, worker=self.worker_name, pid=pid,
                 kill_latency_s=round(time.monotonic() - deadline, 6), **child.meta, **self._log_of(key),
-            )))
+            ))
             self.replace(child)

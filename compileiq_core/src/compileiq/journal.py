@@ -12,7 +12,9 @@ Tables:
   metadata, worker, wall_time, session)`: one row per Score, in arrival order.
 - `sessions(id, started, ended, pid, status, error)`: one row per `start()` (the first and each resume).
 
-Durability: WAL mode, one transaction per score. `synchronous=NORMAL` by default: a committed
+Durability: WAL mode, one transaction per score, or per group of Scores a worker hands over together
+(`BaseWorker.report_scores`: those read from the worker's processes in one wake-up), committed
+before the driver does anything else with them. `synchronous=NORMAL` by default: a committed
 score survives a crash or SIGKILL of the process (the WAL is in the OS's hands); set
 `COMPILEIQ_JOURNAL_SYNC=full` to also survive a power cut, at an fsync per score.
 """
@@ -104,9 +106,25 @@ _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 """Compact JSON (one encoder for every call: `json.dumps` with options builds one per call)."""
 
 
+def _compact_encoder() -> Any:
+    """`_dumps` without building an encoder per call (the C encoder, built once; it is what
+    `json.dumps` runs underneath). Falls back to `_dumps` where the C encoder is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - every CPython has it
+        return _dumps
+    encode = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_encode = _compact_encoder()
+"""Compact JSON of a Score's params, per Score (same text as `_dumps`)."""
+
+
 def _score_json(value: Any) -> str | None:
     if value is None:
         return None
+    if value.__class__ is float and value - value == 0.0:  # finite: its repr is its JSON
+        return repr(value)
     return _dumps(list(value) if isinstance(value, tuple) else value)
 
 
@@ -386,9 +404,32 @@ class Journal:
         self._write(
             _SCORE_SQL,
             (ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
-             _score_json(score.score), _score_json(score.norm_score), _dumps(score.params), score.metadata,
+             _score_json(score.score), _score_json(score.norm_score), _encode(score.params), score.metadata,
              worker, time.time(), self.session),
         )
+
+    def record_scores(self, scores: Sequence[tuple[Score, int, int | None]], worker: str | None) -> None:
+        """Commit several Scores, each with its generation and ask, in one transaction (all or none,
+        faster than one each): every one survives a kill the moment this returns."""
+        now = time.time()
+        rows = [
+            (ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
+             _score_json(score.score), _score_json(score.norm_score), _encode(score.params), score.metadata,
+             worker, now, self.session)
+            for score, generation, ask_seq in scores
+        ]
+        conn = self._conn
+        try:
+            with self._lock:
+                try:
+                    conn.execute("BEGIN")
+                    conn.executemany(_SCORE_SQL, rows)
+                    conn.execute("COMMIT")
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise _io_error(exc, self.path, "write to") from None
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ whatever happened. `setup()` and `close()` may be called again for a second `sta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -162,6 +162,23 @@ class BaseWorker(ABC):
         if sink is not None:
             sink(score)
 
+    def report_scores(self, scores: Sequence[Score]) -> None:
+        """Hand several Scores that finished together to the search at once.
+
+        The search journals them in one transaction (cheaper than one each) before it does
+        anything else with them, so a crash loses none once this returns. Same effect as
+        `report_score` for each, in order; for a worker that reads several results at a time.
+        """
+        sink = self.score_sink
+        if sink is None or not scores:
+            return
+        many = getattr(sink, "many", None)
+        if many is not None:
+            many(list(scores))
+        else:
+            for score in scores:
+                sink(score)
+
     def ensure_baseline(self, measure: Callable[[], Score]) -> list[Score]:
         """The baseline step every worker shares: measure it once per search when normalizing.
 
@@ -230,6 +247,19 @@ class BaseWorker(ABC):
             apply_normalization([score], self.baseline_score)
         self.report_score(score)
         return score
+
+    def deliver_all(self, scores: Sequence[Score]) -> list[Score]:
+        """`deliver` for several Scores that finished together: each normalized, then all
+        reported at once (`report_scores`). A worker that overrides `deliver` gets it per Score."""
+        if type(self).deliver is not BaseWorker.deliver:
+            return [self.deliver(score) for score in scores]
+        baseline = self.baseline_score
+        if self.normalize and isinstance(baseline, Score):
+            from compileiq.evaluation import apply_normalization
+
+            apply_normalization([s for s in scores if not s.is_baseline and s.param_id != "baseline"], baseline)
+        self.report_scores(scores)
+        return list(scores)
 
     normalize_scores = staticmethod(normalize_scores)
     invalidate_score = staticmethod(invalidate_score)

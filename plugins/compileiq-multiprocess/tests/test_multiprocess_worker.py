@@ -173,3 +173,22 @@ def test_bad_process_mode_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CIQ_PROCESS_MODE", "threads")
     with pytest.raises(ValueError, match="CIQ_PROCESS_MODE='threads'.*expected one of"):
         run(MultiProcessWorker(), pid_of, [{}])
+
+
+def test_submissions_start_on_a_pool_whose_processes_are_all_up_and_loaded(worker: MultiProcessWorker) -> None:
+    """open_submissions waits for every process to start and load the objective, so the first
+    candidates start together, not one by one as processes come up; all of them run."""
+    worker.open_submissions(function=pid_of, num_workers=4, task_timeout=None, tracker=None)
+    try:
+        slots = worker._slots
+        assert len(slots) == 4
+        assert all(s.state.ready and s.state.blob_id == worker._blob_id and s.task is None for s in slots)
+        for i in range(8):
+            worker.submit({"nap": 0.05}, i)
+        scores = []
+        while len(scores) < 8:
+            scores += worker.collect(None)
+        assert sorted(s.param_id for s in scores) == list(range(8))
+        assert len({s.score for s in scores}) == 4, "every process took candidates"
+    finally:
+        worker.close_submissions()

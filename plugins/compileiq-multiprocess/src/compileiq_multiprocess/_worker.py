@@ -32,6 +32,8 @@ from compileiq_multiprocess._child import LOAD_FAILED, LOADED, READY, slot_main
 __all__ = ["MultiProcessWorker"]
 
 _CLOSE_GRACE_S = 0.5
+_WARM_LIMIT_S = 30.0
+"""How long asynchronous scheduling waits for the pool to come up before submitting anyway."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,27 @@ class _Pool(ChildSupervisor):
         self.idle = deque(s for s in self.slots if s.state.ready and s.task is None and s.state.blob_id >= 0)
         super().open_stream(num_objectives, timeout, deliver)
 
+    def warm(self, limit: float = _WARM_LIMIT_S) -> None:
+        """Wait until every slot has started and loaded the objective (at most `limit` seconds),
+        so the first candidates start together instead of one by one as processes come up."""
+        end = time.monotonic() + limit
+        current = self.blob_id
+        while (left := end - time.monotonic()) > 0:
+            for slot in [s for s in self.idle if s.state.blob_id >= 0 and s.state.blob_id != current]:
+                self.idle.remove(slot)
+                try:
+                    slot.conn.send_bytes(pickle.dumps(("F", self.blob), pickle.HIGHEST_PROTOCOL))
+                except OSError:  # it just died: its sentinel reports it
+                    continue
+                slot.state.blob_id = -current
+            if all(s.state.ready and s.state.blob_id == current for s in self.slots):
+                return
+            finished: list[Score] = []
+            for selected, _ in self.selector.select(left):
+                child, what = selected.data
+                if not child.retired:
+                    self._on_event(child, what, finished)  # READY, LOADED, or a death while starting
+
 
 class MultiProcessWorker(BaseWorker):
     """Evaluates candidates in parallel on `num_workers` local processes kept for the whole search.
@@ -262,6 +285,11 @@ class MultiProcessWorker(BaseWorker):
         self.close_submissions()
         pool = self._prepare(function, kwargs)
         pool.open_stream(num_function_returns, kwargs.get("task_timeout"), self.deliver)
+        try:
+            pool.warm()  # every process up and loaded first, as a warm executor's would be
+        except BaseException:
+            pool.cancel_stream()
+            raise
         self._streaming = pool
 
     def _stream(self) -> _Pool:
