@@ -1,0 +1,145 @@
+"""Measurement noise, measured: re-measurements of the incumbent and of its contenders.
+
+With one objective, single measurements cannot tell a lucky draw from a truly better
+configuration (the winner's curse). `Remeasurement` keeps every measurement per genome, on a
+relative scale (log of the costs' magnitude, so a 1 % deviation is 0.01 whatever the unit),
+and decides which already evaluated genomes to measure again:
+
+- probing (noise unknown): the best measured genome is measured again, once per ask, until
+  `probes` repeats agree within `agreement` (a noise-free objective: no more repeats) or one
+  disagrees (a noisy objective);
+- racing (noisy): a share of the evaluations re-measures the genomes whose lower confidence
+  bound (mean minus two standard errors) is lowest, the contenders for the incumbent, so that
+  the one recommended is truly the best, not the luckiest.
+
+The relative noise is the pooled standard deviation of the repeats. Everything derives from
+the measurements told, in order, so the same history gives the same decisions (resume).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compileiq.search_spaces.space import Genome
+
+__all__ = ["Remeasurement"]
+
+
+class Remeasurement:
+    """Per-genome measurements, the measured relative noise, and the re-measurements to ask.
+
+    Args:
+        share: most share of all evaluations spent on re-measurements once noise is found
+            (0 turns re-measurement and probing off).
+        declared: the user's `measurement_noise` (relative standard deviation), or 0: unknown.
+        probes: agreeing repeats after which the objective is taken as noise-free.
+        agreement: relative difference under which two measurements agree.
+    """
+
+    def __init__(self, share: float, declared: float = 0.0, probes: int = 1, agreement: float = 1e-3) -> None:
+        self.share = share
+        self.declared = declared
+        self.probes = probes
+        self.agreement = agreement
+        self.values: dict[Genome, list[float]] = {}  # raw costs per genome, in the order told
+        self.evaluations = 0
+        self.repeats = 0  # measurements of a genome already measured
+        self._sign = 0.0  # +1: costs positive, -1: negative (maximized), nan: mixed, no relative scale
+
+    # -- what was measured --------------------------------------------------------------------
+
+    def record(self, genome: Genome, cost: float | None) -> None:
+        """One evaluation (first objective's cost, None when it failed)."""
+        self.evaluations += 1
+        if cost is None:
+            return
+        measured = self.values.setdefault(genome, [])
+        if measured:
+            self.repeats += 1
+        measured.append(cost)
+        sign = 1.0 if cost > 0 else -1.0 if cost < 0 else math.nan
+        if self._sign == 0.0:
+            self._sign = sign
+        elif self._sign != sign:
+            self._sign = math.nan
+
+    @property
+    def relative(self) -> bool:
+        """True when all costs share one sign, so that deviations can be relative."""
+        return self._sign in (1.0, -1.0)
+
+    def log_values(self, values: list[float]) -> np.ndarray:
+        """Costs on the relative scale: `log(cost)`, or `-log(-cost)` for negated (max) costs."""
+        return self._sign * np.log(np.abs(np.asarray(values, dtype=float)))
+
+    def measured_noise(self) -> float | None:
+        """Pooled relative standard deviation of the repeats; None before any repeat."""
+        if not self.repeats or not self.relative:
+            return None
+        squares, dof = 0.0, 0
+        for values in self.values.values():
+            if len(values) > 1:
+                y = self.log_values(values)
+                squares += float(((y - y.mean()) ** 2).sum())
+                dof += len(values) - 1
+        return math.sqrt(squares / dof) if dof else None
+
+    def noisy(self) -> bool | None:
+        """True when repeats disagree, False when `probes` of them agree, None while unknown."""
+        if self.declared:
+            return True
+        noise = self.measured_noise()
+        if noise is None:
+            return None
+        if noise > self.agreement / math.sqrt(2.0):
+            return True
+        return False if self.repeats >= self.probes else None
+
+    def noise(self) -> float:
+        """The relative noise to reckon with: declared, else measured (0 when none is known)."""
+        if self.declared:
+            return self.declared
+        if not self.noisy():
+            return 0.0
+        return self.measured_noise() or 0.0
+
+    # -- what to measure again ----------------------------------------------------------------
+
+    def wanted(self, n: int, pending: tuple[Genome, ...] = ()) -> list[Genome]:
+        """Up to `n` evaluated genomes to measure again in an ask of `n` (distinct, not pending)."""
+        if self.share <= 0 or n <= 0 or not self.values or not self.relative:
+            return []
+        state = self.noisy()
+        if state is False:
+            return []
+        if state is None:  # probing: the best measured one, once per ask
+            allowed = 1
+        else:
+            allowed = int(self.share * (self.evaluations + n)) - self.repeats
+            allowed = min(allowed, n // 2 if n > 1 else n)
+        if allowed <= 0:
+            return []
+        busy = set(pending)
+        genomes = [g for g in self.values if g not in busy]
+        if not genomes:
+            return []
+        means, counts = self.means(genomes)
+        if state is None:
+            order = np.argsort(means, kind="stable")
+        else:
+            sigma = self.noise() or self.agreement
+            order = np.argsort(means - 2.0 * sigma / np.sqrt(counts), kind="stable")
+        return [genomes[int(i)] for i in order[:allowed]]
+
+    def center(self, genome: Genome) -> float:
+        """The typical measurement of `genome` on the relative scale: the median, which an
+        outlying draw (a lucky or unlucky run) does not move."""
+        return float(np.median(self.log_values(self.values[genome])))
+
+    def means(self, genomes: list[Genome]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (relative scale) and count of the measurements of each genome."""
+        means = np.array([self.center(g) for g in genomes])
+        counts = np.array([len(self.values[g]) for g in genomes], dtype=float)
+        return means, counts
