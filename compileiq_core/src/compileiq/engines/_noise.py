@@ -72,7 +72,7 @@ class Remeasurement:
 
     def log_values(self, values: list[float]) -> np.ndarray:
         """Costs on the relative scale: `log(cost)`, or `-log(-cost)` for negated (max) costs."""
-        return self._sign * np.log(np.abs(np.asarray(values, dtype=float)))
+        return np.asarray(self._sign * np.log(np.abs(np.asarray(values, dtype=float))), dtype=float)
 
     def measured_noise(self) -> float | None:
         """Pooled relative standard deviation of the repeats; None before any repeat."""

@@ -229,7 +229,7 @@ class EngineConformanceSuite:
             for n in (self.pool_size, 1, 3):  # a batch, then refill-sized asks
                 genomes = engine.ask(n, generation)
                 assert len(genomes) == n, f"ask({n}, {generation}) returned {len(genomes)} genomes"
-                declared = getattr(engine, "remeasured", frozenset())
+                declared: frozenset[Genome] = getattr(engine, "remeasured", frozenset())
                 assert all(g in seen for g in declared), (
                     f"remeasured lists genomes never evaluated: {[g for g in declared if g not in seen]}")
                 repeated = [g for g in genomes if g in seen and g not in declared]
