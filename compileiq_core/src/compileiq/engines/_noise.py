@@ -9,8 +9,9 @@ and decides which already evaluated genomes to measure again:
   `probes` repeats agree within `agreement` (a noise-free objective: no more repeats) or one
   disagrees (a noisy objective);
 - racing (noisy): a share of the evaluations re-measures the genomes whose lower confidence
-  bound (mean minus two standard errors) is lowest, the contenders for the incumbent, so that
-  the one recommended is truly the best, not the luckiest.
+  bound (median minus two standard errors) is lowest, the contenders for the incumbent, so
+  that the one recommended is truly the best, not the luckiest; only while at least two
+  genomes' intervals overlap the best one's (an isolated best needs no race).
 
 The relative noise is the pooled standard deviation of the repeats. Everything derives from
 the measurements told, in order, so the same history gives the same decisions (resume).
@@ -25,6 +26,8 @@ import numpy as np
 from compileiq.search_spaces.space import Genome
 
 __all__ = ["Remeasurement"]
+
+_RIVALS = 2  # race only when at least this many genomes may still be better than the best
 
 
 class Remeasurement:
@@ -130,7 +133,12 @@ class Remeasurement:
             order = np.argsort(means, kind="stable")
         else:
             sigma = self.noise() or self.agreement
-            order = np.argsort(means - 2.0 * sigma / np.sqrt(counts), kind="stable")
+            error = sigma / np.sqrt(counts)
+            best = int(np.argmin(means))
+            rivals = np.count_nonzero(means - 2.0 * error < means[best] + 2.0 * error[best]) - 1
+            if rivals < _RIVALS:
+                return []
+            order = np.argsort(means - 2.0 * error, kind="stable")
         return [genomes[int(i)] for i in order[:allowed]]
 
     def center(self, genome: Genome) -> float:
