@@ -381,7 +381,8 @@ def test_invalid_remeasure_share_is_rejected() -> None:
         GeneticEngine(space, remeasure=0.9)
 
 
-def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_path) -> None:
+@pytest.mark.parametrize("scheduling", ["generational", "asynchronous"])
+def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_path, scheduling) -> None:
     """Through a whole `Search`: each re-measurement is a results row of its own, the
     recommendation is the engine's, and a run interrupted mid-way resumes through the journal
     (replaying the asks, repeats included) into the same run as an uninterrupted one."""
@@ -395,7 +396,8 @@ def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_
 
     def make(folder, objective):
         return Search(objective_function=objective, search_space=NOISY_SPACE,
-                      search_config=SearchConfiguration(generations=6, pool_size=8), worker_type="sequential",
+                      search_config=SearchConfiguration(generations=6, pool_size=8, scheduling=scheduling),
+                      worker_type="sequential",
                       engine=EngineConfig("genetic", {"seed": 4, "remeasure": 0.25}), cache_folder=folder,
                       disable_progress_bar=True)
 
@@ -412,14 +414,14 @@ def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_
         warnings.simplefilter("ignore", UserWarning)
         counts.clear()
         reference_search = make(tmp_path / "b", noisy)
-        reference = reference_search.start()
+        reference = reference_search.start(num_workers=3)
         counts.clear()
         interrupted = make(tmp_path / "a", stops)
         with pytest.raises(KeyboardInterrupt):
-            interrupted.start()
+            interrupted.start(num_workers=3)
         # the measurements counted so far stand, as a user re-running on the same machine would see
         resumed_search = Search.resume(interrupted.cache_folder, objective_function=noisy)
-        resumed = resumed_search.start()
+        resumed = resumed_search.start(num_workers=3)
     params = [frozen(p) for p in reference.df_results["params"]]
     assert len(params) == 48 and len(set(params[:29])) < 29, "re-measurements (before the interruption too) are rows"
     assert [frozen(p) for p in resumed.df_results["params"]] == params, (

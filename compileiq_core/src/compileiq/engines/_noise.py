@@ -49,6 +49,8 @@ class Remeasurement:
         self.values: dict[Genome, list[float]] = {}  # raw costs per genome, in the order told
         self.evaluations = 0
         self.repeats = 0  # measurements of a genome already measured
+        self.in_flight: set[Genome] = set()  # re-measurements asked and not yet told
+        self.asked = 0  # re-measurements asked in all
         self._sign = 0.0  # +1: costs positive, -1: negative (maximized), nan: mixed, no relative scale
 
     # -- what was measured --------------------------------------------------------------------
@@ -56,6 +58,7 @@ class Remeasurement:
     def record(self, genome: Genome, cost: float | None) -> None:
         """One evaluation (first objective's cost, None when it failed)."""
         self.evaluations += 1
+        self.in_flight.discard(genome)
         if cost is None:
             return
         measured = self.values.setdefault(genome, [])
@@ -117,14 +120,14 @@ class Remeasurement:
         state = self.noisy()
         if state is False:
             return []
-        if state is None:  # probing: the best measured one, once per ask
-            allowed = 1
+        if state is None:  # probing: the best measured one, one probe at a time
+            allowed = 0 if self.in_flight else 1
         else:
-            allowed = int(self.share * (self.evaluations + n)) - self.repeats
+            allowed = int(self.share * (self.evaluations + len(self.in_flight) + n)) - self.asked
             allowed = min(allowed, n // 2 if n > 1 else n)
         if allowed <= 0:
             return []
-        busy = set(pending)
+        busy = set(pending) | self.in_flight
         genomes = [g for g in self.values if g not in busy]
         if not genomes:
             return []
@@ -139,7 +142,10 @@ class Remeasurement:
             if rivals < _RIVALS:
                 return []
             order = np.argsort(means - 2.0 * error, kind="stable")
-        return [genomes[int(i)] for i in order[:allowed]]
+        picked = [genomes[int(i)] for i in order[:allowed]]
+        self.in_flight.update(picked)
+        self.asked += len(picked)
+        return picked
 
     def center(self, genome: Genome) -> float:
         """The typical measurement of `genome` on the relative scale: the median, which an
