@@ -51,6 +51,7 @@ class Remeasurement:
         self.repeats = 0  # measurements of a genome already measured
         self.in_flight: set[Genome] = set()  # re-measurements asked and not yet told
         self.asked = 0  # re-measurements asked in all
+        self._centers: dict[Genome, float] = {}  # `center` of each measured genome, kept up to date
         self._sign = 0.0  # +1: costs positive, -1: negative (maximized), nan: mixed, no relative scale
 
     # -- what was measured --------------------------------------------------------------------
@@ -70,6 +71,8 @@ class Remeasurement:
             self._sign = sign
         elif self._sign != sign:
             self._sign = math.nan
+        if self.relative:
+            self._centers[genome] = float(np.median(self.log_values(measured)))
 
     @property
     def relative(self) -> bool:
@@ -128,7 +131,7 @@ class Remeasurement:
         if allowed <= 0:
             return []
         busy = set(pending) | self.in_flight
-        genomes = [g for g in self.values if g not in busy]
+        genomes = [g for g in self._centers if g not in busy] if busy else list(self._centers)
         if not genomes:
             return []
         means, counts = self.means(genomes)
@@ -150,10 +153,11 @@ class Remeasurement:
     def center(self, genome: Genome) -> float:
         """The typical measurement of `genome` on the relative scale: the median, which an
         outlying draw (a lucky or unlucky run) does not move."""
-        return float(np.median(self.log_values(self.values[genome])))
+        return self._centers[genome]
 
     def means(self, genomes: list[Genome]) -> tuple[np.ndarray, np.ndarray]:
         """Mean (relative scale) and count of the measurements of each genome."""
-        means = np.array([self.center(g) for g in genomes])
+        centers = self._centers
+        means = np.fromiter((centers[g] for g in genomes), dtype=float, count=len(genomes))
         counts = np.array([len(self.values[g]) for g in genomes], dtype=float)
         return means, counts
