@@ -94,9 +94,10 @@ class GeneticEngine(Engine):
             measures its incumbent again (one probe): if the two measurements agree within
             0.1 % the objective is taken as noise-free and nothing more is repeated; if not,
             the relative noise is estimated from the repeats (unless `measurement_noise` is
-            declared) and up to this share of each ask re-measures the contenders for the
-            incumbent (lowest mean minus two standard errors), whose mean measurement then
-            stands in the archive. `recommend()` then weighs each configuration's own repeats.
+            declared) and, while at least two configurations could still beat the best within
+            the noise, up to this share of the evaluations re-measures the contenders for the
+            incumbent (lowest median minus two standard errors); a configuration's median
+            measurement then stands in the archive. `recommend()` then weighs each configuration's own repeats.
             Helps where many configurations lie within the noise of the best (a measured
             dedispersion space); costs evaluations where the optimum is isolated and not yet
             found, hence off by default.
