@@ -21,6 +21,15 @@ class TestGeneticEngineConformance(EngineConformanceSuite):
     objective_counts = (1, 2, 3)
 
 
+class TestGeneticRemeasuringConformance(EngineConformanceSuite):
+    """With re-measurement on, the probe of the incumbent is a declared repeat: the kit accepts it."""
+
+    __test__ = True
+    engine_name = "genetic"
+    engine_options = {"remeasure": 0.2}
+    objective_counts = (1, 2)
+
+
 BROKEN = '''
 import random
 

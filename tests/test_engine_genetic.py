@@ -387,3 +387,119 @@ def test_local_search_screens_the_incumbents_feasible_neighbourhood() -> None:
     engine.seen.update(told)
     engine.ask(2, 1)
     assert not neighbourhood <= set(engine._candidates(4))  # bred offspring alone miss some
+
+
+# -- re-measurement on noisy objectives ------------------------------------------------------
+
+NOISY_SPACE = {"a": ss.choice([1, 2, 4, 8, 16, 32]), "b": ss.choice([1, 2, 4, 8]), "c": ss.choice([0, 1, 2])}
+
+
+def _true_time(genome_or_config: dict) -> float:
+    a, b, c = genome_or_config["a"], genome_or_config["b"], genome_or_config["c"]
+    return 1.0 + 0.01 * (math.log2(a) - 3) ** 2 + 0.01 * (math.log2(b) - 1) ** 2 + 0.005 * c
+
+
+def _drive(engine: GeneticEngine, space: SearchSpace, measure, evaluations: int) -> list[tuple]:
+    asked: list[tuple] = []
+    generation = 0
+    while len(asked) < evaluations:
+        genomes = engine.ask(8, generation)
+        declared = engine.remeasured
+        assert all(g in asked for g in declared), "a declared re-measurement must be of an evaluated genome"
+        assert not [g for g in genomes if g in asked and g not in declared], "an undeclared repeat"
+        asked += genomes
+        engine.tell([Evaluation(g, (measure(space.decode(g)),)) for g in genomes])
+        generation += 1
+    return asked
+
+
+def test_remeasurement_probes_once_on_a_noise_free_objective() -> None:
+    space = SearchSpace.from_input(NOISY_SPACE)
+    engine = GeneticEngine(space, pool_size=8, seed=3, remeasure=0.2)
+    asked = _drive(engine, space, _true_time, 48)
+    assert len(asked) - len(set(asked)) == 1, "one probe, then nothing repeated: the repeats agreed"
+    assert engine._noise.noisy() is False and engine._noise.noise() == 0.0
+    best = min(set(asked), key=lambda g: _true_time(space.decode(g)))
+    assert engine.recommend() == best, "noise-free: the best measured configuration"
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_remeasurement_measures_the_noise_and_races_the_contenders(seed: int) -> None:
+    space = SearchSpace.from_input(NOISY_SPACE)
+    rng = random.Random(5)
+    engine = GeneticEngine(space, pool_size=8, seed=seed, remeasure=0.2)
+    asked = _drive(engine, space, lambda c: _true_time(c) * math.exp(rng.gauss(0.0, 0.02)), 64)
+    repeats = len(asked) - len(set(asked))
+    assert 4 <= repeats <= 0.2 * 64 + 1, f"{repeats} re-measurements: at most the share, some once noise is seen"
+    noise = engine._noise.measured_noise()
+    assert noise is not None and 0.005 < noise < 0.06, f"measured relative noise {noise} for a true 0.02"
+    # the recommendation rests on repeated measurements: it was measured more than once
+    recommended = engine.recommend()
+    assert recommended is not None and len(engine._noise.values[recommended]) >= 2
+
+
+def test_recommend_prefers_a_confirmed_configuration_over_a_lucky_draw() -> None:
+    space = SearchSpace.from_input(NOISY_SPACE)
+    engine = GeneticEngine(space, pool_size=8, seed=3, remeasure=0.2)
+    genomes = list(space.enumerate_genomes())[:30]
+    lucky, solid = genomes[0], genomes[1]
+    engine.tell([Evaluation(g, (1.10 + 0.001 * i,)) for i, g in enumerate(genomes[2:])])
+    engine.tell([Evaluation(lucky, (1.00,)), Evaluation(solid, (1.02,))])
+    engine.tell([Evaluation(lucky, (1.12,)), Evaluation(solid, (1.021,)), Evaluation(solid, (1.019,))])
+    assert engine._noise.noisy() is True
+    assert engine.recommend() == solid, "the lucky draw's repeat contradicted it; the solid one held"
+
+
+def test_invalid_remeasure_share_is_rejected() -> None:
+    space = SearchSpace.from_input(NOISY_SPACE)
+    with pytest.raises(ValueError, match="remeasure"):
+        GeneticEngine(space, remeasure=0.9)
+
+
+@pytest.mark.parametrize("scheduling", ["generational", "asynchronous"])
+def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_path, scheduling) -> None:
+    """Through a whole `Search`: each re-measurement is a results row of its own, the
+    recommendation is the engine's, and a run interrupted mid-way resumes through the journal
+    (replaying the asks, repeats included) into the same run as an uninterrupted one."""
+    counts: dict[tuple, int] = {}
+
+    def noisy(config: dict) -> float:  # the k-th measurement of a configuration: deterministic
+        key = tuple(sorted(config.items()))
+        counts[key] = counts.get(key, 0) + 1
+        draw = random.Random(f"{key}/{counts[key]}").gauss(0.0, 0.03)
+        return _true_time(config) * math.exp(draw)
+
+    def make(folder, objective):
+        return Search(objective_function=objective, search_space=NOISY_SPACE,
+                      search_config=SearchConfiguration(generations=6, pool_size=8, scheduling=scheduling),
+                      worker_type="sequential",
+                      engine=EngineConfig("genetic", {"seed": 4, "remeasure": 0.25}), cache_folder=folder,
+                      disable_progress_bar=True)
+
+    calls = 0
+
+    def stops(config: dict) -> float:
+        nonlocal calls
+        calls += 1
+        if calls == 30:
+            raise KeyboardInterrupt
+        return noisy(config)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        counts.clear()
+        reference_search = make(tmp_path / "b", noisy)
+        reference = reference_search.start(num_workers=3)
+        counts.clear()
+        interrupted = make(tmp_path / "a", stops)
+        with pytest.raises(KeyboardInterrupt):
+            interrupted.start(num_workers=3)
+        # the measurements counted so far stand, as a user re-running on the same machine would see
+        resumed_search = Search.resume(interrupted.cache_folder, objective_function=noisy)
+        resumed = resumed_search.start(num_workers=3)
+    params = [frozen(p) for p in reference.df_results["params"]]
+    assert len(params) == 48 and len(set(params[:29])) < 29, "re-measurements (before the interruption too) are rows"
+    assert [frozen(p) for p in resumed.df_results["params"]] == params, (
+        "the resumed run replays the journal (repeats included) and goes on as the uninterrupted one")
+    assert reference_search.recommended is not None and frozen(reference_search.recommended) in set(params)
+    assert frozen(resumed_search.recommended) == frozen(reference_search.recommended)

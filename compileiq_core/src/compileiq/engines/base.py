@@ -4,7 +4,9 @@ The driver (`Search`) calls, per generation `g`: `ask(pool_size, g)`, evaluates,
 then `ask(deficit, g)` again while failures left positions unfilled. Costs are always
 minimized: the driver negates them for "max" problems. A failed evaluation has `costs=None`.
 Given the same seed and the same evaluations told in the same order, an engine must propose
-the same genomes: that is what makes runs reproducible and resumable.
+the same genomes: that is what makes runs reproducible and resumable. A genome is proposed
+once, unless the engine declares it a re-measurement (`Engine.remeasured`): on a noisy
+objective an engine may measure an evaluated configuration again.
 """
 
 from __future__ import annotations
@@ -95,10 +97,17 @@ class Engine(ABC):
         """Candidates asked and not yet told. With asynchronous scheduling the driver sets it
         before each `ask`; an engine may keep new candidates away from them (the genetic
         engine's batch-diversity penalty does). Never asked again either way (`seen`)."""
+        self.remeasured: frozenset[Genome] = frozenset()
+        """The genomes of the last `ask` that are declared re-measurements: configurations
+        already evaluated (told), asked again to measure their noise or to confirm an
+        incumbent. The only repeats an engine may propose; each is evaluated and recorded again
+        (a results row per measurement) and told like any other evaluation."""
 
     @abstractmethod
     def ask(self, n: int, generation: int) -> list[Genome]:
-        """Propose `n` genomes never proposed before; raise SearchSpaceExhaustedError if impossible."""
+        """Propose `n` distinct genomes never proposed before, except the declared
+        re-measurements of evaluated ones (listed in `remeasured`); raise
+        SearchSpaceExhaustedError if impossible."""
 
     @abstractmethod
     def tell(self, evaluations: Sequence[Evaluation]) -> None:

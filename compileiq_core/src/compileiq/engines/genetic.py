@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from compileiq.engines._feasibility import FeasibilityMask
+from compileiq.engines._noise import Remeasurement
 from compileiq.engines._pareto import hypervolume_improvement_2d, nondominated_ranks, pareto_order
 from compileiq.engines._surrogate import Encoder, GaussianProcess, expected_improvement, normal_scores
 from compileiq.engines._variation import Variation
@@ -54,7 +55,8 @@ class GeneticEngine(Engine):
     two objectives, hypervolume improvement; with more, Pareto rank). Failed evaluations rank
     worst, in selection and in the surrogate, which so learns to avoid them. Refills within a
     generation come from the same screened offspring; when those run out of unseen genomes,
-    from fresh draws. A configuration is never proposed twice.
+    from fresh draws. A configuration is never proposed twice, except as a declared
+    re-measurement (`remeasure`, listed in `remeasured`).
 
     Asynchronous scheduling (one ask after each completion, `pending` the candidates in
     flight): generation 0 ends after `pool_size` draws, and each ask that follows new scores
@@ -107,6 +109,18 @@ class GeneticEngine(Engine):
         measurement_noise: relative standard deviation of repeated measurements of one
             configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
             `Search.recommended`) guards against the winner's curse; see `recommend`.
+        remeasure: share of the evaluations (at most 0.5) that may re-measure configurations
+            already evaluated, one objective only; default 0 (off). When set, the engine first
+            measures its incumbent again (one probe): if the two measurements agree within
+            0.1 % the objective is taken as noise-free and nothing more is repeated; if not,
+            the relative noise is estimated from the repeats (unless `measurement_noise` is
+            declared) and, while at least two configurations could still beat the best within
+            the noise, up to this share of the evaluations re-measures the contenders for the
+            incumbent (lowest median minus two standard errors); a configuration's median
+            measurement then stands in the archive. `recommend()` then weighs each configuration's own repeats.
+            Helps where many configurations lie within the noise of the best (a measured
+            dedispersion space); costs evaluations where the optimum is isolated and not yet
+            found, hence off by default.
     """
 
     name = "genetic"
@@ -134,6 +148,9 @@ class GeneticEngine(Engine):
                                         integer=True)
         local = options.get("local_search", 64)
         self.local_search = None if local is None else _number("local_search", local, 0, 10**9, integer=True)
+        self.remeasure = _number("remeasure", options.get("remeasure", _REMEASURE), 0, 0.5)
+        self._noise = Remeasurement(self.remeasure if self.num_objectives == 1 else 0.0, self.measurement_noise)
+        self._index: dict[Genome, int] = {}  # archive position of each evaluated genome
         self._variation = Variation(space, self.mutation_probability, self.crossover_probability,
                                     self.tournament_size)
         default_ordinal = 1.0 if self.num_objectives == 1 else 0.0
@@ -158,6 +175,14 @@ class GeneticEngine(Engine):
     # -- contract -----------------------------------------------------------------------------
 
     def ask(self, n: int, generation: int) -> list[Genome]:
+        # near exhaustion new configurations come first: no re-measurement then
+        repeats = self._noise.wanted(n, self.pending) if generation > 0 and self.remaining() > n else []
+        self.remeasured = frozenset(repeats)
+        if len(repeats) == n:
+            return repeats
+        return self._ask_new(n - len(repeats), generation) + repeats
+
+    def _ask_new(self, n: int, generation: int) -> list[Genome]:
         if n > self.remaining():
             raise SearchSpaceExhaustedError(
                 f"only {self.remaining()} unseen configuration(s) remain in a space of "
@@ -187,20 +212,30 @@ class GeneticEngine(Engine):
                 costs = tuple(float(c) for c in costs)
                 if len(costs) != self.num_objectives or not all(np.isfinite(costs)):
                     costs = None  # a wrong arity or NaN can only be treated as a failure
-            self._genomes.append(tuple(evaluation.genome))
-            self._costs.append(costs)
+            genome = tuple(evaluation.genome)
+            self._noise.record(genome, None if costs is None else costs[0])
+            known = self._index.get(genome)
+            if known is None:
+                self._index[genome] = len(self._genomes)
+                self._genomes.append(genome)
+                self._costs.append(costs)
+            elif self.num_objectives == 1 and self._noise.values.get(genome):
+                # a re-measurement: the archive holds the mean of the genome's measurements
+                self._costs[known] = (float(np.median(self._noise.values[genome])),)
 
     def recommend(self) -> Genome | None:
         """The evaluated configuration this engine believes truly best (one objective).
 
-        Without `measurement_noise` (the default), the best measured one: from single
-        measurements, a lucky draw and a sharp, isolated optimum look alike, and smoothing
-        them away cost real optima on measured kernel spaces. With `measurement_noise` = the
-        measurements' relative standard deviation (e.g. 0.01), every configuration measured
-        within two deviations of the best is a candidate, and the one the surrogate's
-        noise-filtered estimate (fitted to log values) ranks best is returned: a lucky draw
-        its neighbours contradict loses to a configuration they support (the winner's curse).
-        None before any success, and with several objectives (the Pareto front is the answer).
+        On a noise-free objective (repeats agreed, or re-measurement off and no
+        `measurement_noise` declared) the best measured one: from single measurements, a lucky
+        draw and a sharp, isolated optimum look alike, and smoothing them away cost real optima
+        on measured kernel spaces. On a noisy one (the noise level declared, or measured from
+        re-measurements: see `remeasure`), every configuration whose mean measurement is within
+        two deviations of the best is a candidate, and the one with the best estimate is
+        returned: the surrogate's noise-filtered value (fitted to log values), moved towards
+        the configuration's own mean the more often it was measured. A lucky draw its
+        neighbours or its own repeats contradict loses (the winner's curse). None before any
+        success, and with several objectives (the Pareto front is the answer).
         """
         if self.num_objectives != 1:
             return None
@@ -211,17 +246,20 @@ class GeneticEngine(Engine):
         order = np.argsort(values, kind="stable")
         best = good[int(order[0])]
         top = order[: self.surrogate_points]
-        if not self.measurement_noise or len(good) < 8 or not self._encoder.width or not (values[top] > 0).all():
+        noise = self._noise.noise()
+        if not noise or len(good) < 8 or not self._encoder.width or not self._noise.relative:
             return self._genomes[best]
-        y = np.log(values[top])
-        near = np.flatnonzero(y <= y[0] + 2.0 * self.measurement_noise)
+        y = self._noise.log_values(values[top].tolist())
+        near = np.flatnonzero(y <= y.min() + 2.0 * noise)
         spread = float(y.std())
         if len(near) < 2 or spread <= 0:
             return self._genomes[best]
         genomes = np.array([self._genomes[good[i]] for i in top], dtype=np.int64)
         model = GaussianProcess(self._encoder(genomes), (y - y.mean()) / spread)
-        smoothed = model.smoothed()
-        return tuple(int(g) for g in genomes[near[int(np.argmin(smoothed[near]))]])
+        smoothed = model.smoothed() * spread + y.mean()
+        counts = np.array([len(self._noise.values.get(tuple(g), ())) or 1 for g in genomes.tolist()], dtype=float)
+        estimate = (smoothed + (counts - 1.0) * y) / counts
+        return tuple(int(g) for g in genomes[near[int(np.argmin(estimate[near]))]])
 
     # -- one generation -----------------------------------------------------------------------
 
@@ -485,6 +523,8 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
-    "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise",
+    "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise", "remeasure",
     "local_search", "ordinal_weight",
 })
+
+_REMEASURE = 0.0

@@ -37,14 +37,18 @@ def genome_cost(genome: Genome, num_objectives: int = 1, fail_every: int = 0) ->
 
 def drive(
     engine: Engine, *, generations: int, pool_size: int, cost: Cost, max_refills: int = 10,
+    declared: set[Genome] | None = None,
 ) -> list[tuple[int, list[Genome]]]:
     """Run the ask/tell loop as the `Search` driver does, refills included: every batch asked,
-    as (generation, genomes). `SearchSpaceExhaustedError` propagates."""
+    as (generation, genomes). `SearchSpaceExhaustedError` propagates. `declared`, when given,
+    collects the declared re-measurements (`Engine.remeasured`) of every ask."""
     asked: list[tuple[int, list[Genome]]] = []
     for generation in range(generations):
         needed, refills = pool_size, 0
         while needed > 0 and refills <= max_refills:
             genomes = engine.ask(needed, generation)
+            if declared is not None:
+                declared.update(getattr(engine, "remeasured", ()))
             asked.append((generation, list(genomes)))
             evaluations = [Evaluation(g, cost(g)) for g in genomes]
             engine.tell(evaluations)
@@ -131,10 +135,11 @@ class EngineConformanceSuite:
                    **{**self.engine_options, **options})
 
     def run_loop(self, engine: Engine, *, num_objectives: int = 1, fail_every: int = 0,
-                 generations: int | None = None) -> list[tuple[int, list[Genome]]]:
+                 generations: int | None = None, declared: set[Genome] | None = None,
+                 ) -> list[tuple[int, list[Genome]]]:
         """`drive` the engine over `genome_cost`, checking each batch's size."""
         asked = drive(engine, generations=self.generations if generations is None else generations,
-                      pool_size=self.pool_size,
+                      pool_size=self.pool_size, declared=declared,
                       cost=lambda g: genome_cost(g, num_objectives, fail_every))
         for generation, genomes in asked:
             assert isinstance(genomes, list), f"ask() returned {type(genomes).__name__}, not a list of genomes"
@@ -224,8 +229,12 @@ class EngineConformanceSuite:
             for n in (self.pool_size, 1, 3):  # a batch, then refill-sized asks
                 genomes = engine.ask(n, generation)
                 assert len(genomes) == n, f"ask({n}, {generation}) returned {len(genomes)} genomes"
-                repeated = [g for g in genomes if g in seen]
-                assert not repeated and len(set(genomes)) == n, f"ask() proposed a genome twice: {repeated}"
+                declared: frozenset[Genome] = getattr(engine, "remeasured", frozenset())
+                assert all(g in seen for g in declared), (
+                    f"remeasured lists genomes never evaluated: {[g for g in declared if g not in seen]}")
+                repeated = [g for g in genomes if g in seen and g not in declared]
+                assert not repeated and len(set(genomes)) == n, (
+                    f"ask() proposed a genome twice (not a declared re-measurement): {repeated}")
                 seen.update(genomes)
                 engine.tell([Evaluation(g, genome_cost(g, 1, fail_every)) for g in genomes])
 
@@ -246,14 +255,17 @@ class EngineConformanceSuite:
         drawn = engine.sample(2 * self.pool_size)
         broken = [g for g in drawn if not self.satisfies_constraints(space, g)]
         assert not broken, f"sample() drew genomes that break the constraints: {broken[:3]}"
-        asked = self.run_loop(engine, fail_every=4)
+        declared: set[Genome] = set()
+        asked = self.run_loop(engine, fail_every=4, declared=declared)
         proposed = [g for _, genomes in asked for g in genomes]
         broken = [g for g in proposed if not self.satisfies_constraints(space, g)]
         assert not broken, (
             f"ask() proposed {len(broken)} of {len(proposed)} genomes that break the constraints: {broken[:3]}"
         )
         outside = [g for g in proposed if not self._in_space(space, g)]
-        assert not outside and len(set(proposed)) == len(proposed), "constrained asks must stay in the space, once each"
+        once = [g for g in proposed if g not in declared]
+        assert not outside and len(set(once)) == len(once), (
+            "constrained asks must stay in the space, once each (but for declared re-measurements)")
 
     def test_exhaustion_counts_feasible_configurations_only(self) -> None:
         space = self.small_constrained_space()
@@ -264,7 +276,7 @@ class EngineConformanceSuite:
         while len(feasible) - len(asked) >= 3:
             batch = engine.ask(3, len(asked))
             engine.tell([Evaluation(g, genome_cost(g)) for g in batch])
-            asked += batch
+            asked += [g for g in batch if g not in getattr(engine, "remeasured", ())]
         left = len(feasible) - len(asked)
         with pytest.raises(SearchSpaceExhaustedError):
             engine.ask(left + 1, 99)  # more than the feasible configurations left
@@ -289,8 +301,9 @@ class EngineConformanceSuite:
         refill = engine.ask(self.pool_size, 0)
         assert len(refill) == self.pool_size and not set(refill) & set(everything_fails)
         engine.tell([Evaluation(g, genome_cost(g)) for g in refill])
-        later = self.run_loop(engine, fail_every=2)  # about half of everything fails from here on
-        proposed = [g for _, batch in later for g in batch]
+        declared: set[Genome] = set()
+        later = self.run_loop(engine, fail_every=2, declared=declared)  # about half fails from here on
+        proposed = [g for _, batch in later for g in batch if g not in declared]
         assert len(proposed) == len(set(proposed)) and not set(proposed) & {*everything_fails, *refill}
 
     def test_exhaustion_raises_the_documented_error(self) -> None:
