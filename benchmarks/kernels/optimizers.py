@@ -285,6 +285,8 @@ def run_kernel_tuner(kernel: Kernel, noisy: bool, seed: int, budget: int, *, str
 OPTIMIZERS: dict[str, Callable[..., Run]] = {
     "compileiq default, constraints": lambda k, n, s, b: run_compileiq(k, n, s, b),
     "compileiq default, constraints, asynchronous": lambda k, n, s, b: run_compileiq_asynchronous(k, n, s, b),
+    "compileiq default, constraints, remeasure 0.2": lambda k, n, s, b: run_compileiq(
+        k, n, s, b, options={"remeasure": 0.2}),
     "compileiq pool 20, constraints": lambda k, n, s, b: run_compileiq(k, n, s, b, pool=20),
     "compileiq default, no constraints": lambda k, n, s, b: run_compileiq(k, n, s, b, constraints=False),
     "compileiq pool 20, no constraints": lambda k, n, s, b: run_compileiq(k, n, s, b, pool=20, constraints=False),
