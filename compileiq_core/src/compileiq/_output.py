@@ -157,7 +157,7 @@ def capture_output(path: str | os.PathLike[str], limit: int = LOG_LIMIT_BYTES) -
 
 
 class _Kept:
-    """What `_capture` or `_spooled` left: whether the log holds anything."""
+    """What `_capture` left: whether the log holds anything."""
 
     kept = False
 
@@ -183,26 +183,30 @@ def _capture(path: str, limit: int) -> Iterator[_Kept]:
                 result.kept = trim_log(path, limit) is not None
 
 
-@contextmanager
-def _spooled(folder: str, name: str, limit: int) -> Iterator[_Kept]:
-    """Capture one candidate's output in this process's spool in `folder`; keep it as
-    `folder/name` when anything was printed. Runs once per candidate: plain strings, no pathlib."""
+def _spool_in(folder: str) -> tuple[int, str]:
+    """This process's spool in `folder` (descriptor, path), emptied: what a stray writer (a quiet
+    candidate's leftover subprocess) added since the last candidate is dropped."""
+    spool = _spool if _spool is not None and _spool[2] == folder else _open_spool(folder)
+    os.ftruncate(spool[0], 0)
+    return spool[0], spool[1]
+
+
+def _keep_spool(fd: int, spool: str, folder: str, param_id: int | str, limit: int) -> str | None:
+    """After a candidate: nothing when the spool is empty (None); else the spool becomes the
+    candidate's log in `folder`, capped at `limit` (its file name; None if it could not be kept),
+    and the next candidate opens a fresh spool."""
     global _spool
-    cap = _process_cap()
-    fd, spool, _ = _spool if _spool is not None and _spool[2] == folder else _open_spool(folder)
-    os.ftruncate(fd, 0)  # what a stray writer (a quiet candidate's leftover subprocess) added since
-    result = _Kept()
-    with _redirected(cap, fd, spool, limit):
-        yield result
     size = os.fstat(fd).st_size
     if size == 0:
-        return
-    _spool = None  # the next candidate opens a fresh one
+        return None
+    _spool = None
+    name = _log_name(param_id)
     final = os.path.join(folder, name)
-    result.kept = _keep(fd, spool, final)
+    kept = _keep(fd, spool, final)
     os.close(fd)
-    if result.kept and size > limit:
-        result.kept = trim_log(final, limit) is not None
+    if kept and size > limit:
+        kept = trim_log(final, limit) is not None
+    return name if kept else None
 
 
 def _open_spool(folder: str) -> tuple[int, str, str]:
@@ -253,29 +257,40 @@ def _ensure_folder(folder: str) -> None:
 
 @contextmanager
 def _redirected(cap: _Cap, fd: int, path: str, limit: int) -> Iterator[None]:
-    """File descriptors 1 and 2 (and sys.stdout, sys.stderr) on `fd`, which `cap` keeps near
-    `limit` (`path` is its name), for the duration of the block."""
+    """`_redirect` for the duration of the block."""
+    undo = _redirect(cap, fd, path, limit)
+    try:
+        yield
+    finally:
+        _restore(cap, undo)
+
+
+def _redirect(cap: _Cap, fd: int, path: str, limit: int) -> tuple[int, int, Any, Any]:
+    """Point file descriptors 1 and 2 (and sys.stdout, sys.stderr) at `fd`, which `cap` keeps
+    near `limit` (`path` is its name); returns what `_restore` needs. Plain functions, not a
+    context manager: this runs once per candidate."""
     _flush()
     saved = os.dup(1), os.dup(2)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     # Python-level streams too: in a forked child they may be a notebook's or a test runner's.
-    streams = sys.stdout, sys.stderr
+    undo = saved[0], saved[1], sys.stdout, sys.stderr
     assert _streams is not None
     sys.stdout, sys.stderr = _streams
     with cap.lock:
         cap.target = (fd, path, limit)
-    try:
-        yield
-    finally:
-        _flush()
-        sys.stdout, sys.stderr = streams
-        with cap.lock:
-            cap.target = None
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+    return undo
+
+
+def _restore(cap: _Cap, undo: tuple[int, int, Any, Any]) -> None:
+    _flush()
+    sys.stdout, sys.stderr = undo[2], undo[3]
+    with cap.lock:
+        cap.target = None
+    os.dup2(undo[0], 1)
+    os.dup2(undo[1], 2)
+    os.close(undo[0])
+    os.close(undo[1])
 
 
 def _flush() -> None:
@@ -309,12 +324,22 @@ def evaluate_captured(
         with memory_limit(memory):
             score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
         return out_of_memory_score(score, memory) if is_out_of_memory(score) else score
-    name = _log_name(param_id)
-    with _spooled(os.path.join(os.fspath(run_folder), "logs"), name, limit) as log, memory_limit(memory):
-        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+    folder = os.path.join(os.fspath(run_folder), "logs")
+    cap = _process_cap()
+    fd, spool = _spool_in(folder)
+    undo = _redirect(cap, fd, spool, limit)
+    try:
+        if memory:
+            with memory_limit(memory):
+                score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+        else:
+            score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+    finally:
+        _restore(cap, undo)
+    name = _keep_spool(fd, spool, folder, param_id, limit)
     if is_out_of_memory(score):
         score = out_of_memory_score(score, memory)
-    if log.kept:
+    if name is not None:
         score.metadata = json.dumps({**score.metadata_dict, "log": "logs/" + name}, default=str)
     return score
 
