@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
 from compileiq.evaluation import evaluate
 from compileiq.score import ParamArg, Score
 
@@ -130,8 +131,8 @@ _cap: _Cap | None = None
 _streams: tuple[Any, Any] | None = None
 """Text streams on file descriptors 1 and 2, made once per process (the descriptors are redirected)."""
 _made: set[str] = set()
-_spool: tuple[int, str, str] | None = None
-"""This process's spool: its descriptor, path and folder (see the module's docstring), or None."""
+_spool: tuple[int, str, str, str | os.PathLike[str]] | None = None
+"""This process's spool: its descriptor, path, folder and run folder (see the module's docstring), or None."""
 
 
 def _process_cap() -> _Cap:
@@ -183,12 +184,14 @@ def _capture(path: str, limit: int) -> Iterator[_Kept]:
                 result.kept = trim_log(path, limit) is not None
 
 
-def _spool_in(folder: str) -> tuple[int, str]:
-    """This process's spool in `folder` (descriptor, path), emptied: what a stray writer (a quiet
-    candidate's leftover subprocess) added since the last candidate is dropped."""
-    spool = _spool if _spool is not None and _spool[2] == folder else _open_spool(folder)
+def _spool_in(run_folder: str | os.PathLike[str]) -> tuple[int, str, str]:
+    """This process's spool in `run_folder`'s logs (descriptor, path, logs folder), emptied: what
+    a stray writer (a quiet candidate's leftover subprocess) added since the last candidate is dropped."""
+    spool = _spool
+    if spool is None or spool[3] != run_folder:
+        spool = _open_spool(run_folder)
     os.ftruncate(spool[0], 0)
-    return spool[0], spool[1]
+    return spool[0], spool[1], spool[2]
 
 
 def _keep_spool(fd: int, spool: str, folder: str, param_id: int | str, limit: int) -> str | None:
@@ -209,8 +212,9 @@ def _keep_spool(fd: int, spool: str, folder: str, param_id: int | str, limit: in
     return name if kept else None
 
 
-def _open_spool(folder: str) -> tuple[int, str, str]:
-    """Open this process's spool in `folder` (closing and removing one it had elsewhere, empty)."""
+def _open_spool(run_folder: str | os.PathLike[str]) -> tuple[int, str, str, str | os.PathLike[str]]:
+    """Open this process's spool in `run_folder`'s logs (closing and removing one it had
+    elsewhere, empty)."""
     global _spool
     if _spool is not None:
         os.close(_spool[0])
@@ -219,11 +223,12 @@ def _open_spool(folder: str) -> tuple[int, str, str]:
         except OSError:
             pass
         _spool = None
+    folder = os.path.join(os.fspath(run_folder), "logs")
     _ensure_folder(folder)
     path = os.path.join(folder, _spool_name(os.getpid()))
     # O_APPEND: writers go on at the new end after the cap thread or a truncate cut the file.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    _spool = fd, path, folder
+    _spool = fd, path, folder, run_folder
     return _spool
 
 
@@ -318,15 +323,12 @@ def evaluate_captured(
     this process's spool `logs/.running-<pid>.txt`, see `spool_path`) and, when `memory` is given, at
     most that many bytes more of address space (`memory_limit`): going over it scores INVALID
     with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit)."""
-    from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
-
     if run_folder is None:
         with memory_limit(memory):
             score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
         return out_of_memory_score(score, memory) if is_out_of_memory(score) else score
-    folder = os.path.join(os.fspath(run_folder), "logs")
     cap = _process_cap()
-    fd, spool = _spool_in(folder)
+    fd, spool, folder = _spool_in(run_folder)
     undo = _redirect(cap, fd, spool, limit)
     try:
         if memory:
