@@ -60,3 +60,24 @@ def floods_output(config: dict) -> float:
     if config.get("fail"):
         raise RuntimeError(f"build {config.get('x')} failed (see its log)")
     return float(config.get("x", 1))
+
+
+def spool_probe(config: dict) -> float:
+    """Prints `say` to stdout (and `err` to stderr) when given, then sleeps `sleep` s or, with
+    `die`, kills its own process; returns 1.0 when its stdout is this process's output spool
+    (`logs/.running-<pid>.txt`, where a process worker captures a candidate's output), else 0.0."""
+    import os
+    import signal
+    import sys
+    import time
+
+    if config.get("say"):
+        print(config["say"], flush=True)
+    if config.get("err"):
+        print(config["err"], file=sys.stderr, flush=True)
+    if config.get("sleep"):
+        time.sleep(config["sleep"])
+    if config.get("die"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    target = os.readlink("/proc/self/fd/1")
+    return 1.0 if os.path.basename(target) == f".running-{os.getpid()}.txt" else 0.0

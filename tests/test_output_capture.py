@@ -4,16 +4,25 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from objectives import floods_output
+from objectives import floods_output, spool_probe
 
 import compileiq.search_spaces.base as ss
 from compileiq import Search, SearchConfiguration
-from compileiq.processes import LOG_LIMIT_BYTES, capture_output, log_path, trim_log
+from compileiq.processes import (
+    LOG_LIMIT_BYTES,
+    capture_output,
+    log_metadata,
+    log_path,
+    remove_spool,
+    spool_path,
+    trim_log,
+)
 from compileiq.registry import resolve_worker
 from compileiq.testing import leftover_processes
 from compileiq.testing.processes import descendants
@@ -21,17 +30,29 @@ from compileiq.testing.processes import descendants
 WORKERS = ["multiprocess", "isolated"]
 
 
-def run_worker(name: str, folder: Path, pool: list[dict[str, Any]], **kwargs: Any) -> dict[Any, Any]:
+def run_worker(name: str, folder: Path, pool: list[dict[str, Any]], function: Any = floods_output,
+               num_workers: int = 2, **kwargs: Any) -> dict[Any, Any]:
     before = set(descendants())
     worker = resolve_worker(name).create(cache_folder=folder, normalize=False, tracker=None)
     worker.setup()
     try:
-        scores = worker.run(function=floods_output, params_pool=pool, params_ids=list(range(len(pool))),
-                            num_workers=2, **kwargs)
+        scores = worker.run(function=function, params_pool=pool, params_ids=list(range(len(pool))),
+                            num_workers=num_workers, **kwargs)
     finally:
         worker.close()
     assert not leftover_processes(before)
+    assert not spools(folder), "every process's output spool is gone once the worker is closed"
     return {s.param_id: s for s in scores}
+
+
+def spools(folder: Path) -> list[str]:
+    logs = folder / "logs"
+    return sorted(p.name for p in logs.glob(".running-*")) if logs.exists() else []
+
+
+def logs_in(folder: Path) -> list[str]:
+    logs = folder / "logs"
+    return sorted(p.name for p in logs.iterdir()) if logs.exists() else []
 
 
 @pytest.mark.parametrize("name", WORKERS)
@@ -95,6 +116,7 @@ def test_search_result_and_report_point_to_the_logs(tmp_path: Path) -> None:
     assert all(logs), "every candidate printed, so every one points to its log"
     for log, x in zip(logs, df["params"].map(lambda p: p["x"])):
         assert f"last line of candidate {x}" in (search.cache_folder / log).read_text()
+    assert not spools(search.cache_folder), "no process's output spool is left after the search"
     failed = df[df["failure_reason"].notna()]
     assert len(failed) > 0
     pytest.importorskip("matplotlib")
@@ -103,3 +125,90 @@ def test_search_result_and_report_point_to_the_logs(tmp_path: Path) -> None:
     page = write_report(search.cache_folder).read_text()
     assert "Output of failed evaluations" in page
     assert f"href='logs/{failed['param_id'].iloc[0]}.txt'" in page
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_quiet_candidates_leave_no_file(name: str, tmp_path: Path) -> None:
+    scores = run_worker(name, tmp_path, [{"x": i} for i in range(8)], function=spool_probe)
+    assert [s.score for s in scores.values()] == [1.0] * 8, "each ran with its output in its process's spool"
+    assert all("log" not in s.metadata_dict for s in scores.values())
+    assert logs_in(tmp_path) == [], "quiet candidates leave nothing in logs/, not even a spool"
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_consecutive_candidates_output_never_leaks(name: str, tmp_path: Path) -> None:
+    pool = [{"say": f"out of {i}", "err": f"err of {i}"} if i % 3 else {} for i in range(9)]
+    scores = run_worker(name, tmp_path, pool, function=spool_probe, num_workers=1)
+    assert all(s.score == 1.0 for s in scores.values())
+    for i in range(9):
+        if i % 3:
+            assert scores[i].metadata_dict["log"] == f"logs/{i}.txt"
+            assert log_path(tmp_path, i).read_text().splitlines() == [f"out of {i}", f"err of {i}"]
+        else:
+            assert "log" not in scores[i].metadata_dict and not log_path(tmp_path, i).exists()
+    assert logs_in(tmp_path) == sorted(f"{i}.txt" for i in range(9) if i % 3)
+
+
+@pytest.mark.parametrize("name", WORKERS)
+@pytest.mark.parametrize("how", ["timeout", "crash"])
+def test_a_candidate_killed_while_printing_gets_its_log(name: str, how: str, tmp_path: Path) -> None:
+    dies = {"sleep": 600} if how == "timeout" else {"die": True}
+    pool = [{"say": "said before 0 hung"}, {"say": "said by 1 before it died", "err": "its stderr", **dies},
+            {}, {"say": "said by 3"}]
+    scores = run_worker(name, tmp_path, pool, function=spool_probe, num_workers=1, task_timeout=5)
+    meta = scores[1].metadata_dict
+    assert meta["failure"] == how and meta["log"] == "logs/1.txt", meta
+    assert log_path(tmp_path, 1).read_text().splitlines() == ["said by 1 before it died", "its stderr"]
+    assert [scores[i].score for i in (0, 2, 3)] == [1.0, 1.0, 1.0]
+    assert log_path(tmp_path, 3).read_text() == "said by 3\n"
+    assert logs_in(tmp_path) == ["0.txt", "1.txt", "3.txt"]
+
+
+def test_log_metadata_moves_a_dead_process_spool_into_the_log(tmp_path: Path) -> None:
+    assert log_metadata(tmp_path, 5, pid=4242) == {}, "no spool and no log: no log"
+    spool = spool_path(tmp_path, 4242)
+    assert spool == tmp_path / "logs" / ".running-4242.txt"
+    spool.parent.mkdir()
+    spool.write_bytes(b"x" * 5000 + b"END\n")
+    assert log_metadata(tmp_path, 5, limit=1000, pid=4242) == {"log": "logs/5.txt"}
+    assert not spool.exists()
+    log = log_path(tmp_path, 5).read_bytes()
+    assert log.endswith(b"END\n") and len(log) <= 1100 and int(log.split(b" ")[3]) == 5004 - 1000
+    assert log_metadata(tmp_path, 5, pid=4242) == {"log": "logs/5.txt"}, "a second call finds the log"
+    assert log_metadata(tmp_path, 5) == {"log": "logs/5.txt"}, "without a pid: the log as it is"
+    spool.write_bytes(b"")
+    assert log_metadata(tmp_path, 5, pid=4242) == {}, "an empty spool: the candidate printed nothing"
+    assert logs_in(tmp_path) == [], "the empty spool and the earlier evaluation's log are gone"
+    spool.write_bytes(b"")
+    remove_spool(tmp_path, 4242)
+    remove_spool(tmp_path, 4242)
+    remove_spool(None, 4242)
+    assert logs_in(tmp_path) == []
+
+
+def test_a_process_spool_follows_the_run_folder(tmp_path: Path) -> None:
+    """One process, candidates of two runs: its spool moves to the second run's logs/; the one
+    it leaves there when it ends is its parent's to remove (`remove_spool`)."""
+    code = """if True:
+        import os, sys
+        from compileiq.processes import evaluate_captured, spool_path
+        sys.path.insert(0, sys.argv[3])
+        from objectives import spool_probe
+        for folder in sys.argv[1:3]:
+            for params in ({}, {"say": "hello"}, {}):
+                score = evaluate_captured(spool_probe, params, param_id=len(params), num_objectives=1,
+                                          run_folder=folder)
+                assert score.score == 1.0, score
+        assert not spool_path(sys.argv[1], os.getpid()).exists(), "moving on removed the first spool"
+        assert spool_path(sys.argv[2], os.getpid()).stat().st_size == 0
+    """
+    import subprocess
+    import sys
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", code, str(first), str(second), str(tests)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert logs_in(first) == ["1.txt"] and (first / "logs" / "1.txt").read_text() == "hello\n"
+    assert len(spools(second)) == 1 and logs_in(second) == sorted(["1.txt", *spools(second)])

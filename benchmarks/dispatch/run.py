@@ -56,8 +56,10 @@ Reading the figures:
   before the search uses it (WAL, synchronous=NORMAL: it survives a kill -9 of the driver); the
   process workers hand over the results one wake-up reads together, in one transaction, after
   the freed processes have taken their next candidates. The default line captures each
-  candidate's output to a log file (a file per candidate, which `worker.run` without a run
-  folder does not write); the `capture_output=False` line is the driver's own overhead.
+  candidate's output (each process's spool file, emptied before each candidate and kept as a log
+  only when the candidate printed: a few microseconds per quiet candidate, which `worker.run`
+  without a run folder does not spend); the `capture_output=False` line is the driver's own
+  overhead. benchmarks/dispatch/capture.py times the two side by side.
   pandas is imported before timing (a one-off cost per process).
 - The machine is shared (2 cores); figures move by 10-30 % between runs.
 """

@@ -1,10 +1,17 @@
 """Each candidate's output (stdout and stderr, its compilers' included) in the run folder.
 
 Public through `compileiq.processes`. A process worker's child calls `evaluate_captured`: the
-child's file descriptors 1 and 2 point at `<run folder>/logs/<param_id>.txt` while the objective
+child's file descriptors 1 and 2 point at a file in `<run folder>/logs/` while the objective
 runs, so a flood of output never blocks on a pipe nor fills memory; the file is capped at
 `LOG_LIMIT_BYTES`, its tail kept (a failed build's last lines are what explains it). The Score's
 metadata gets `log`: the path relative to the run folder. An empty log is not kept.
+
+That file is the process's spool, `logs/.running-<pid>.txt`, opened once per process and emptied
+before each candidate: a candidate that prints nothing costs a truncate, the redirections and a
+stat, no file made or removed. One that prints has the spool renamed to `logs/<param_id>.txt`
+(the next candidate opens a fresh spool). When a child is killed mid-candidate, its parent moves
+the spool into that candidate's log (`log_metadata(..., pid=)`) and removes the spool of a child
+that ended (`remove_spool`).
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
 from compileiq.evaluation import evaluate
 from compileiq.score import ParamArg, Score
 
 __all__ = ["LOG_LIMIT_BYTES", "LOG_SLACK_BYTES", "capture_output", "evaluate_captured", "log_metadata", "log_path",
-           "output_folder", "trim_log"]
+           "output_folder", "remove_spool", "spool_path", "trim_log"]
 
 LOG_LIMIT_BYTES = 1 << 20
 """What a candidate's log keeps: its last 1 MiB."""
@@ -37,6 +45,16 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 def log_path(run_folder: str | os.PathLike[str], param_id: int | str) -> Path:
     """`<run_folder>/logs/<param_id>.txt` (characters unsafe in a file name replaced by `_`)."""
     return Path(run_folder) / "logs" / _log_name(param_id)
+
+
+def spool_path(run_folder: str | os.PathLike[str], pid: int) -> Path:
+    """`<run_folder>/logs/.running-<pid>.txt`: where process `pid` captures the output of the
+    candidate it is running (see `evaluate_captured`)."""
+    return Path(run_folder) / "logs" / _spool_name(pid)
+
+
+def _spool_name(pid: int) -> str:
+    return f".running-{pid}.txt"
 
 
 def _log_name(param_id: int | str) -> str:
@@ -113,15 +131,20 @@ _cap: _Cap | None = None
 _streams: tuple[Any, Any] | None = None
 """Text streams on file descriptors 1 and 2, made once per process (the descriptors are redirected)."""
 _made: set[str] = set()
+_spool: tuple[int, str, str, str | os.PathLike[str]] | None = None
+"""This process's spool: its descriptor, path, folder and run folder (see the module's docstring), or None."""
 
 
 def _process_cap() -> _Cap:
-    global _cap, _streams
+    global _cap, _streams, _spool
     if _cap is None or _cap.pid != os.getpid():  # none yet, or a fork's copy whose thread did not survive
         _cap = _Cap()
         _streams = (open(1, "w", closefd=False, errors="backslashreplace"),  # noqa: SIM115 - kept for the process
                     open(2, "w", closefd=False, errors="backslashreplace", buffering=1))  # noqa: SIM115
         _made.clear()
+        if _spool is not None:  # the parent's: left to it
+            os.close(_spool[0])
+            _spool = None
     return _cap
 
 
@@ -142,42 +165,137 @@ class _Kept:
 
 @contextmanager
 def _capture(path: str, limit: int) -> Iterator[_Kept]:
-    """`capture_output` on plain strings: this runs once per candidate, so it avoids pathlib."""
+    """`capture_output` on plain strings."""
     cap = _process_cap()
-    folder = os.path.dirname(path)
-    if folder not in _made:
-        os.makedirs(folder, exist_ok=True)
-        _made.add(folder)
-    _flush()
+    _ensure_folder(os.path.dirname(path))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-    saved = os.dup(1), os.dup(2)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    # Python-level streams too: in a forked child they may be a notebook's or a test runner's.
-    streams = sys.stdout, sys.stderr
-    assert _streams is not None
-    sys.stdout, sys.stderr = _streams
-    with cap.lock:
-        cap.target = (fd, path, limit)
     result = _Kept()
     try:
-        yield result
+        with _redirected(cap, fd, path, limit):
+            yield result
     finally:
-        _flush()
-        sys.stdout, sys.stderr = streams
-        with cap.lock:
-            cap.target = None
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
         size = os.fstat(fd).st_size
-        for descriptor in (*saved, fd):
-            os.close(descriptor)
+        os.close(fd)
         if size == 0:
             os.unlink(path)
         else:
             result.kept = True
             if size > limit:
                 result.kept = trim_log(path, limit) is not None
+
+
+def _spool_in(run_folder: str | os.PathLike[str]) -> tuple[int, str, str]:
+    """This process's spool in `run_folder`'s logs (descriptor, path, logs folder), emptied: what
+    a stray writer (a quiet candidate's leftover subprocess) added since the last candidate is dropped."""
+    spool = _spool
+    if spool is None or spool[3] != run_folder:
+        spool = _open_spool(run_folder)
+    os.ftruncate(spool[0], 0)
+    return spool[0], spool[1], spool[2]
+
+
+def _keep_spool(fd: int, spool: str, folder: str, param_id: int | str, limit: int) -> str | None:
+    """After a candidate: nothing when the spool is empty (None); else the spool becomes the
+    candidate's log in `folder`, capped at `limit` (its file name; None if it could not be kept),
+    and the next candidate opens a fresh spool."""
+    global _spool
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return None
+    _spool = None
+    name = _log_name(param_id)
+    final = os.path.join(folder, name)
+    kept = _keep(fd, spool, final)
+    os.close(fd)
+    if kept and size > limit:
+        kept = trim_log(final, limit) is not None
+    return name if kept else None
+
+
+def _open_spool(run_folder: str | os.PathLike[str]) -> tuple[int, str, str, str | os.PathLike[str]]:
+    """Open this process's spool in `run_folder`'s logs (closing and removing one it had
+    elsewhere, empty)."""
+    global _spool
+    if _spool is not None:
+        os.close(_spool[0])
+        try:
+            os.unlink(_spool[1])
+        except OSError:
+            pass
+        _spool = None
+    folder = os.path.join(os.fspath(run_folder), "logs")
+    _ensure_folder(folder)
+    path = os.path.join(folder, _spool_name(os.getpid()))
+    # O_APPEND: writers go on at the new end after the cap thread or a truncate cut the file.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    _spool = fd, path, folder, run_folder
+    return _spool
+
+
+def _keep(fd: int, spool: str, final: str) -> bool:
+    """Make the spool (open as `fd`) the candidate's log `final`; copy it there when it cannot be
+    renamed (removed meanwhile, say). False when the output could not be kept."""
+    try:
+        os.rename(spool, final)
+        return True
+    except OSError:
+        pass
+    _made.discard(os.path.dirname(final))
+    try:
+        _ensure_folder(os.path.dirname(final))
+        with open(final, "wb") as out:
+            offset = 0
+            while chunk := os.pread(fd, 1 << 20, offset):
+                out.write(chunk)
+                offset += len(chunk)
+        os.unlink(spool)
+    except OSError:
+        pass
+    return os.path.exists(final)
+
+
+def _ensure_folder(folder: str) -> None:
+    if folder not in _made:
+        os.makedirs(folder, exist_ok=True)
+        _made.add(folder)
+
+
+@contextmanager
+def _redirected(cap: _Cap, fd: int, path: str, limit: int) -> Iterator[None]:
+    """`_redirect` for the duration of the block."""
+    undo = _redirect(cap, fd, path, limit)
+    try:
+        yield
+    finally:
+        _restore(cap, undo)
+
+
+def _redirect(cap: _Cap, fd: int, path: str, limit: int) -> tuple[int, int, Any, Any]:
+    """Point file descriptors 1 and 2 (and sys.stdout, sys.stderr) at `fd`, which `cap` keeps
+    near `limit` (`path` is its name); returns what `_restore` needs. Plain functions, not a
+    context manager: this runs once per candidate."""
+    _flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    # Python-level streams too: in a forked child they may be a notebook's or a test runner's.
+    undo = saved[0], saved[1], sys.stdout, sys.stderr
+    assert _streams is not None
+    sys.stdout, sys.stderr = _streams
+    with cap.lock:
+        cap.target = (fd, path, limit)
+    return undo
+
+
+def _restore(cap: _Cap, undo: tuple[int, int, Any, Any]) -> None:
+    _flush()
+    sys.stdout, sys.stderr = undo[2], undo[3]
+    with cap.lock:
+        cap.target = None
+    os.dup2(undo[0], 1)
+    os.dup2(undo[1], 2)
+    os.close(undo[0])
+    os.close(undo[1])
 
 
 def _flush() -> None:
@@ -201,36 +319,67 @@ def evaluate_captured(
 ) -> Score:
     """`compileiq.evaluation.evaluate` in a worker child, with the output captured in the run
     folder's `logs/<param_id>.txt` (metadata `log`, relative to the run folder, when anything
-    was printed; without a `run_folder` output is left alone) and, when `memory` is given, at
+    was printed; without a `run_folder` output is left alone; while it runs, the output is in
+    this process's spool `logs/.running-<pid>.txt`, see `spool_path`) and, when `memory` is given, at
     most that many bytes more of address space (`memory_limit`): going over it scores INVALID
     with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit)."""
-    from compileiq._memory import is_out_of_memory, memory_limit, out_of_memory_score
-
     if run_folder is None:
         with memory_limit(memory):
             score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
         return out_of_memory_score(score, memory) if is_out_of_memory(score) else score
-    name = _log_name(param_id)
-    path = os.path.join(os.fspath(run_folder), "logs", name)
-    with _capture(path, limit) as log, memory_limit(memory):
-        score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+    cap = _process_cap()
+    fd, spool, folder = _spool_in(run_folder)
+    undo = _redirect(cap, fd, spool, limit)
+    try:
+        if memory:
+            with memory_limit(memory):
+                score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+        else:
+            score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
+    finally:
+        _restore(cap, undo)
+    name = _keep_spool(fd, spool, folder, param_id, limit)
     if is_out_of_memory(score):
         score = out_of_memory_score(score, memory)
-    if log.kept:
+    if name is not None:
         score.metadata = json.dumps({**score.metadata_dict, "log": "logs/" + name}, default=str)
     return score
 
 
 def log_metadata(run_folder: str | os.PathLike[str] | None, param_id: int | str,
-                 limit: int = LOG_LIMIT_BYTES) -> dict[str, str]:
+                 limit: int = LOG_LIMIT_BYTES, *, pid: int | None = None) -> dict[str, str]:
     """Parent side, for a candidate whose process was killed or died: cap its log and return
-    `{"log": ...}` when there is one (else {})."""
+    `{"log": ...}` when there is one (else {}). Given the dead process's `pid`, its spool (the
+    output of the candidate it was running) becomes the candidate's log first; an empty spool
+    is removed (and so is a log of the same name from an earlier evaluation)."""
     if run_folder is None:
         return {}
     path = log_path(run_folder, param_id)
+    if pid is not None:
+        spool = spool_path(run_folder, pid)
+        try:
+            if spool.stat().st_size > 0:
+                spool.replace(path)
+            else:
+                spool.unlink()
+                path.unlink(missing_ok=True)
+                return {}
+        except OSError:  # no spool: it never started one, or it had kept its log already
+            pass
     if trim_log(path, limit) is None:
         return {}
     return {"log": path.relative_to(run_folder).as_posix()}
+
+
+def remove_spool(run_folder: str | os.PathLike[str] | None, pid: int) -> None:
+    """Parent side, once process `pid` has ended (exited, or killed and reaped): remove its spool
+    (`spool_path`) if it left one. For a process killed while running a candidate, call
+    `log_metadata(..., pid=pid)` first: it keeps that candidate's output."""
+    if run_folder is not None:
+        try:
+            os.unlink(os.path.join(os.fspath(run_folder), "logs", _spool_name(pid)))
+        except OSError:
+            pass
 
 
 def output_folder(worker: Any, options: dict[str, Any]) -> Path | None:

@@ -47,7 +47,7 @@ class Child:
     """A child process under supervision: its Process-like handle (`pid`, `sentinel`, `join()`,
     `exitcode`), the parent's end of its pipe, and the candidate it runs (`task`, a key)."""
 
-    __slots__ = ("process", "conn", "slot", "task", "deadline", "retired", "meta", "state")
+    __slots__ = ("process", "conn", "slot", "task", "deadline", "retired", "meta", "state", "run_folder")
 
     def __init__(self, process: Any, conn: Connection, slot: int = 0, meta: dict[str, Any] | None = None) -> None:
         self.process = process
@@ -60,6 +60,8 @@ class Child:
         """Extra metadata for the scores the supervisor itself writes (crash, timeout)."""
         self.state: Any = None
         """Free for the worker's own bookkeeping (e.g. which objective the child holds)."""
+        self.run_folder: Path | None = None
+        """Where it last captured a candidate's output (its spool is there): see `evaluate_captured`."""
 
 
 class ChildSupervisor(ABC):
@@ -123,7 +125,8 @@ class ChildSupervisor(ABC):
 
     def retire(self, child: Child) -> int | None:
         """Kill `child`'s process group (before reaping, so the group id is still its own), reap
-        it, close its pipe and return its exit code. Safe to call twice."""
+        it, close its pipe and return its exit code; its spool becomes the log of the candidate it
+        was running, if any, or is removed (see `evaluate_captured`). Safe to call twice."""
         from compileiq.processes import kill_group
 
         if child.retired:
@@ -138,8 +141,25 @@ class ChildSupervisor(ABC):
         kill_group(child.process.pid)
         child.process.join()
         child.conn.close()
+        self._settle_spool(child)
         exitcode: int | None = child.process.exitcode
         return exitcode
+
+    def _settle_spool(self, child: Child) -> None:
+        """`child` is gone: keep the output of the candidate it was running (its log), remove its spool."""
+        if child.run_folder is None:
+            return
+        from compileiq._output import log_metadata, remove_spool
+
+        pid = child.process.pid
+        if child.task is not None and self.run_folder is not None:
+            try:
+                param_id = self.params_ids[child.task]
+            except (IndexError, KeyError):
+                pass
+            else:
+                log_metadata(self.run_folder, param_id, pid=pid)
+        remove_spool(child.run_folder, pid)
 
     def raise_if_refused(self) -> None:
         """Raise `RecursiveSearchError` if a child refused to start a Search (an unguarded
@@ -218,6 +238,8 @@ class ChildSupervisor(ABC):
             if child is None:
                 break
             child.task = key = pending.popleft()
+            if self.run_folder is not None:
+                child.run_folder = self.run_folder
             child.deadline = time.monotonic() + timeout if timeout and self.clock_on_start else None
             self.busy[key] = child
 
@@ -290,6 +312,12 @@ class ChildSupervisor(ABC):
             for child in children:
                 kill_group(child.process.pid)
             self.on_interrupt(children)
+            if self.run_folder is not None:  # killed: what they printed is kept in their candidates' logs
+                from compileiq._output import log_metadata
+
+                for child in children:
+                    if child.task is not None:
+                        log_metadata(self.run_folder, self.params_ids[child.task], pid=child.process.pid)
             raise
         return scores
 
@@ -377,14 +405,14 @@ class ChildSupervisor(ABC):
             reason += f"; memory_limit={describe_bytes(self.memory_limit)} was set: out of memory?"
         finished.append(failed_score(
             self.params_ids[key], self.params_pool[key], self.num_objectives, "crash", reason,
-            worker=self.worker_name, pid=pid, exitcode=code, **child.meta, **self._log_of(key),
+            worker=self.worker_name, pid=pid, exitcode=code, **child.meta, **self._log_of(key, child),
         ))
         self.replace(child)
 
-    def _log_of(self, key: int) -> dict[str, str]:
+    def _log_of(self, key: int, child: Child) -> dict[str, str]:
         from compileiq._output import log_metadata
 
-        return log_metadata(self.run_folder, self.params_ids[key])
+        return log_metadata(self.run_folder, self.params_ids[key], pid=child.process.pid)
 
     def _enforce_deadlines(self, finished: list[Score]) -> None:
         now = time.monotonic()
@@ -398,6 +426,6 @@ class ChildSupervisor(ABC):
             finished.append(timeout_score(
                 self.params_pool[key], param_id=self.params_ids[key], num_objectives=self.num_objectives,
                 timeout=self.timeout or 0.0, worker=self.worker_name, pid=pid,
-                kill_latency_s=round(time.monotonic() - deadline, 6), **child.meta, **self._log_of(key),
+                kill_latency_s=round(time.monotonic() - deadline, 6), **child.meta, **self._log_of(key, child),
             ))
             self.replace(child)

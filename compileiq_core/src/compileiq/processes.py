@@ -12,7 +12,7 @@ processes needs, public and versioned with the core.
   runs, so a `Search.start()` there raises `RecursiveSearchError` (an unguarded script
   re-imported by a spawn child, say) and leaves its message for the parent (`guard_report`);
 - each candidate's output in the run folder, capped, tail kept (`evaluate_captured`,
-  `output_folder`, `log_metadata`);
+  `output_folder`, `log_metadata`, `spool_path`, `remove_spool`);
 - a per-candidate memory limit (`parse_memory_limit`, `memory_limit`; a candidate over it
   scores INVALID "out of memory");
 - the timeout / crash / kill loop itself (`ChildSupervisor`, `Child`), which the multiprocess and
@@ -55,6 +55,8 @@ from compileiq._output import (
     log_metadata,
     log_path,
     output_folder,
+    remove_spool,
+    spool_path,
     trim_log,
 )
 from compileiq._supervisor import EXIT_WAIT_S, Child, ChildSupervisor, send_result
@@ -89,10 +91,12 @@ __all__ = [
     "parse_memory_limit",
     "preload_child_support",
     "process_class",
+    "remove_spool",
     "resolve_cpus",
     "resolve_gpus",
     "send_result",
     "serialize_objective",
+    "spool_path",
     "start_method",
     "start_process",
     "trim_log",

@@ -19,6 +19,7 @@ from compileiq.processes import (
     SigtermAsExit,
     kill_group,
     process_class,
+    remove_spool,
     resolve_cpus,
     resolve_gpus,
     serialize_objective,
@@ -52,7 +53,8 @@ class _SlotState:
 
 def _stop_slots(slots: list[Child], grace: float = _CLOSE_GRACE_S) -> None:
     """End every slot: idle ones see their pipe close and exit; busy ones, stragglers and
-    anything still alive after `grace` seconds are killed with their process group."""
+    anything still alive after `grace` seconds are killed with their process group. Their
+    output spools are removed."""
     for slot in slots:
         if slot.task is not None:
             kill_group(slot.process.pid)
@@ -67,6 +69,7 @@ def _stop_slots(slots: list[Child], grace: float = _CLOSE_GRACE_S) -> None:
     for slot in slots:
         kill_group(slot.process.pid)  # not reaped yet, so the group id is still ours
         slot.process.join()
+        remove_spool(slot.run_folder, slot.process.pid)
     slots.clear()
 
 
