@@ -22,6 +22,9 @@ def test_guide_example_starts_a_loopback_ray_and_stops_it(monkeypatch, tmp_path:
 
     assert not ray.is_initialized()
     before = descendants()  # processes of other tests (a forkserver, say), not Ray's
+    token = Path.home() / ".ray" / "auth_token"
+    if token.exists():  # made by an earlier module's Ray; this process's Ray keeps using it
+        monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
     monkeypatch.setenv("HOME", str(tmp_path))  # run folders go under $HOME/.cache/compileiq
     monkeypatch.setattr(RayWorker, "init_options", {"include_dashboard": False, "num_cpus": 2,
                                                     "object_store_memory": 80 * 1024**2})
