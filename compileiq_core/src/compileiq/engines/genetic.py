@@ -61,8 +61,9 @@ class GeneticEngine(Engine):
     Asynchronous scheduling (one ask after each completion, `pending` the candidates in
     flight): generation 0 ends after `pool_size` draws, and each ask that follows new scores
     conditions the surrogate on them (hyper-parameters stay those fitted for the group), takes
-    the candidates in flight in at their predicted values, and re-ranks the queued offspring;
-    see `_refresh`. Generational runs (no `pending`) are unchanged by this.
+    the candidates in flight in at their predicted values, and re-ranks the queued offspring
+    (see `_refresh`); a score that beats every earlier one makes the parents breed again at
+    once (see `_new_incumbent`). Generational runs (no `pending`) are unchanged by this.
 
     Noise: the surrogate's noise level is fitted (leave-one-out), and with one objective the
     parents and the incumbent are ranked by its smoothed values, so one lucky measurement
