@@ -88,3 +88,23 @@ def test_asynchronous_asks_are_deterministic() -> None:
     first = drive()
     assert first == drive()
     assert len(set(first)) == len(first)
+
+
+def test_a_new_best_told_mid_group_breeds_at_once() -> None:
+    """With candidates in flight, a score better than every earlier one makes the next ask breed
+    again from parents that include it (the group's parents would otherwise wait for the group
+    to complete); a score that is not a new best leaves the parents as they were."""
+    engine, flying = started()
+    parents = engine._parents_array.copy()
+    worse = engine._queue[0]
+    engine.seen.add(worse)
+    engine.tell([Evaluation(worse, (1e6,))])
+    engine.pending = tuple(flying)
+    engine.ask(1, 1)
+    assert np.array_equal(engine._parents_array, parents), "a worse score must not rebuild the parents"
+    best = next(g for g in engine._queue if g not in engine.seen)
+    engine.seen.add(best)
+    engine.tell([Evaluation(best, (-1.0,))])
+    engine.ask(1, 1)
+    assert tuple(engine._parents_array[0]) == best, "the new best must lead the parents of the next asks"
+    assert engine._prepared == 1  # still group 1: the generation count is the driver's
