@@ -42,11 +42,10 @@ _COMPILEIQ_KWARGS = ("num_workers", "task_timeout", "tracker")
 _POLL_S = 0.5
 """Longest single wait in the driver loop, so Ctrl-C and timeouts are seen promptly."""
 _BATCH_S = 0.05
-_START_GRACE_S = 30.0
+_START_GRACE_S = 10.0
 """With a timeout, how long past `task_timeout` a task may go without reporting its start while
-nothing else of the search runs, other tasks of it have started before, and the cluster has room
-for it, before the timeout counts from its submission (its start report was lost: a hung task
-must not go unnoticed)."""
+nothing else of the search runs and the cluster has room for it, before the timeout counts from
+its submission (its start report was lost: a hung task must not go unnoticed)."""
 """While results flow, the longest a finished result waits before the driver takes it."""
 _PG_READY_S = 5.0
 
@@ -380,7 +379,6 @@ class _Dispatch:
         self.pending: dict[Any, _Job] = {}
         """Tasks in flight: handle -> job."""
         self._last_event = time.monotonic()  # when a task last reported a start or a result
-        self._any_started = False  # a task has reported its start: Ray has workers for these tasks
 
     def _submit(self, job: _Job) -> Any:
         key = (job.baseline, id(job.options))
@@ -505,7 +503,6 @@ class _Dispatch:
             if isinstance(value, dict):  # the task started: where it runs
                 job = pending[handle]
                 job.meta, job.started = value, time.monotonic()
-                self._any_started = True
                 continue
             if isinstance(value, BaseException):
                 value = self._failure(handle, value, pending)
@@ -587,13 +584,10 @@ class _Dispatch:
         """Count the timeout from submission for tasks whose start report never arrived.
 
         Seen rarely on a loaded machine: a streaming task runs (here, hangs) but the driver never
-        receives its first item, so its timeout would never begin. Applied only once some task of
-        this dispatch has reported its start (so Ray's workers are up: a slow start-up is not taken
-        for a lost report), while none in flight has, nothing has been reported for
-        `_START_GRACE_S` and the cluster has room for the task (it is not waiting for resources)."""
+        receives its first item, so its timeout would never begin. Applied only while no task of
+        this dispatch has reported a start, nothing has been reported for `_START_GRACE_S` and the
+        cluster has room for the task (so it is not waiting for resources)."""
         assert self.timeout is not None
-        if not self._any_started:
-            return
         late = [job for job in pending.values()
                 if job.started is None and now - job.submitted >= self.timeout + _START_GRACE_S]
         if not late or now - self._last_event < _START_GRACE_S:
