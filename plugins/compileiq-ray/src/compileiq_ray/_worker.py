@@ -42,10 +42,6 @@ _COMPILEIQ_KWARGS = ("num_workers", "task_timeout", "tracker")
 _POLL_S = 0.5
 """Longest single wait in the driver loop, so Ctrl-C and timeouts are seen promptly."""
 _BATCH_S = 0.05
-_START_GRACE_S = 10.0
-"""With a timeout, how long past `task_timeout` a task may go without reporting its start while
-nothing else of the search runs and the cluster has room for it, before the timeout counts from
-its submission (its start report was lost: a hung task must not go unnoticed)."""
 """While results flow, the longest a finished result waits before the driver takes it."""
 _PG_READY_S = 5.0
 
@@ -85,7 +81,6 @@ class _Job:
     attempts: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     started: float | None = None
-    submitted: float = 0.0
 
 
 class RayWorker(BaseWorker):
@@ -378,7 +373,6 @@ class _Dispatch:
         self._keep: list[dict[str, Any]] = []  # keeps the ids used as keys above valid
         self.pending: dict[Any, _Job] = {}
         """Tasks in flight: handle -> job."""
-        self._last_event = time.monotonic()  # when a task last reported a start or a result
 
     def _submit(self, job: _Job) -> Any:
         key = (job.baseline, id(job.options))
@@ -390,7 +384,6 @@ class _Dispatch:
                     self.ray, self.context, job.baseline, self.streaming)
             submit = self._submitters[key] = remote.options(**job.options) if job.options else remote
             self._keep.append(job.options)
-        job.submitted = time.monotonic()
         return submit.remote(*job.args)
 
     def add(self, job: _Job) -> None:
@@ -492,7 +485,6 @@ class _Dispatch:
             settled = [self._settle(h, v, pending) for h, v in zip(ready, values)]
             return [s for s in settled if not isinstance(s, _Retry)]
         out: list[Score] = []
-        self._last_event = time.monotonic()
         for handle in ready:
             try:
                 value = ray.get(next(handle))
@@ -565,7 +557,6 @@ class _Dispatch:
         assert self.timeout is not None
         now = time.monotonic()
         out: list[Score] = []
-        self._unreported_starts(pending, now)
         for handle, job in list(pending.items()):
             if job.started is None or now - job.started < self.timeout:
                 continue
@@ -578,27 +569,6 @@ class _Dispatch:
                 **{**job.meta, "timeout_s": self.timeout},
             ))
         return out
-
-
-    def _unreported_starts(self, pending: dict[Any, _Job], now: float) -> None:
-        """Count the timeout from submission for tasks whose start report never arrived.
-
-        Seen rarely on a loaded machine: a streaming task runs (here, hangs) but the driver never
-        receives its first item, so its timeout would never begin. Applied only while no task of
-        this dispatch has reported a start, nothing has been reported for `_START_GRACE_S` and the
-        cluster has room for the task (so it is not waiting for resources)."""
-        assert self.timeout is not None
-        late = [job for job in pending.values()
-                if job.started is None and now - job.submitted >= self.timeout + _START_GRACE_S]
-        if not late or now - self._last_event < _START_GRACE_S:
-            return
-        if any(job.started is not None for job in pending.values()):
-            return
-        available = self.ray.available_resources()
-        for job in late:
-            if _capacity_in(available, job.options) > 0:
-                job.started = job.submitted
-                job.meta = {**job.meta, "start_unreported": True}
 
 
 class _Retry:
@@ -625,14 +595,10 @@ def _cancel_all(ray: Any, handles: list[Any]) -> None:
 
 def _capacity(ray: Any, options: dict[str, Any]) -> int:
     """How many tasks with `options` the cluster's resources hold at once (Ray's defaults: 1 CPU)."""
-    return _capacity_in(ray.cluster_resources(), options)
-
-
-def _capacity_in(resources: dict[str, float], options: dict[str, Any]) -> int:
-    """How many tasks with `options` `resources` hold."""
     need: dict[str, float] = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus") or 0,
                               **(options.get("resources") or {})}
-    counts = [int(resources.get(name, 0) // amount) for name, amount in need.items() if amount and amount > 0]
+    total = ray.cluster_resources()
+    counts = [int(total.get(name, 0) // amount) for name, amount in need.items() if amount and amount > 0]
     return min(counts) if counts else 0
 
 
