@@ -19,22 +19,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ray_support import NODE_ARGS, descendants, wait_gone  # noqa: E402 - needs the path above
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_auth_mode_restored() -> Iterator[None]:
-    """Each module starts with the process's `RAY_AUTH_MODE` as it found it: a new local Ray
-    (2.5x+) turns token authentication on by setting it to "token" in `os.environ` for the rest
-    of the process (the token itself goes to `$HOME/.ray/auth_token`; see the guide test, which
-    moves HOME)."""
-    saved = os.environ.get("RAY_AUTH_MODE")
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = saved
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[object]:
     """A real multi-node cluster: a head with 0 CPUs and two worker nodes, one with 1 CPU, the
