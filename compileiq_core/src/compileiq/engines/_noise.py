@@ -58,6 +58,11 @@ class Remeasurement:
 
     # -- what was measured --------------------------------------------------------------------
 
+    @property
+    def enabled(self) -> bool:
+        """Whether anything here is used: re-measurement on, or a noise level declared."""
+        return self.share > 0 or self.declared > 0
+
     def record(self, genome: Genome, cost: float | None) -> None:
         """One evaluation (first objective's cost, None when it failed)."""
         self.evaluations += 1

@@ -208,6 +208,7 @@ class GeneticEngine(Engine):
         return out
 
     def tell(self, evaluations: Sequence[Evaluation]) -> None:
+        noise_kept = self._noise.enabled
         for evaluation in evaluations:
             costs = evaluation.costs
             if costs is not None:
@@ -215,14 +216,15 @@ class GeneticEngine(Engine):
                 if len(costs) != self.num_objectives or not all(np.isfinite(costs)):
                     costs = None  # a wrong arity or NaN can only be treated as a failure
             genome = tuple(evaluation.genome)
-            self._noise.record(genome, None if costs is None else costs[0])
+            if noise_kept:  # off by default: no per-measurement bookkeeping on the hot path
+                self._noise.record(genome, None if costs is None else costs[0])
             known = self._index.get(genome)
             if known is None:
                 self._index[genome] = len(self._genomes)
                 self._genomes.append(genome)
                 self._costs.append(costs)
             elif self.num_objectives == 1 and self._noise.values.get(genome):
-                # a re-measurement: the archive holds the mean of the genome's measurements
+                # a re-measurement: the archive holds the median of the genome's measurements
                 self._costs[known] = (float(np.median(self._noise.values[genome])),)
 
     def recommend(self) -> Genome | None:
