@@ -194,9 +194,10 @@ def test_multiprocess_kill_and_resume_in_both_scheduling_modes(tmp_path: Path, s
             if killed:
                 killed_sessions += 1
                 _, scored = _journal(_run_folder(base))
-                # everything but the (at most 2, one per process) evaluations in flight at the kill is
-                # journaled; with 2 processes those need not be the last 2 started
-                assert len(set(started) - {p for _, p in scored}) <= 2
+                # everything but what was in flight at the kill is journaled: per process, the
+                # evaluation it ran and at most one finished one whose Score was being recorded (a
+                # freed process starts its next candidate meanwhile); not necessarily the last started
+                assert len(set(started) - {p for _, p in scored}) <= 2 * 2
             args = [str(_run_folder(base)), "resume"]
             if not killed:
                 break
@@ -208,7 +209,7 @@ def test_multiprocess_kill_and_resume_in_both_scheduling_modes(tmp_path: Path, s
         assert len({pid for pid, _ in scores}) == len(scores), "no candidate scored twice"
         assert len(set(asks)) == len(asks), "no candidate asked twice"
         repeated = len(evaluated) - len(set(evaluated))
-        assert repeated <= 2 * killed_sessions, "only what was in flight at a kill runs again"
+        assert repeated <= 2 * 2 * killed_sessions, "only what was in flight at a kill runs again"
         if scheduling == "generational":
             assert _journal(folder)[0] == ref_asks
             assert sorted(p for _, p in scores) == sorted(p for _, p in ref_scores)

@@ -326,19 +326,23 @@ class ChildSupervisor(ABC):
         """Handle one wake-up's events (and passed deadlines), then deliver the Scores they
         produced, together (one journal transaction when the worker's own `deliver` is used)."""
         finished: list[Score] = []
+        heard: set[int] = set()  # children read from in this round
         try:
             while True:
                 for selected, _ in events:
                     child, what = selected.data
+                    heard.add(id(child))
                     if not child.retired:
                         self._on_event(child, what, finished)
                 if deadlines:
                     self._enforce_deadlines(finished)
                 # Results that came in meanwhile join this delivery (their children took new
                 # candidates already), up to a bound: quick candidates share one journal transaction.
+                # A child already heard from waits for the next round, so each child has at most
+                # one finished result unrecorded at any time (what a kill of the driver can lose).
                 if not finished or len(finished) >= _ROUND_LIMIT:
                     break
-                events = self.selector.select(0)
+                events = [e for e in self.selector.select(0) if id(e[0].data[0]) not in heard]
                 if not events:
                     break
         finally:

@@ -192,3 +192,25 @@ def test_submissions_start_on_a_pool_whose_processes_are_all_up_and_loaded(worke
         assert len({s.score for s in scores}) == 4, "every process took candidates"
     finally:
         worker.close_submissions()
+
+
+class _GroupRecorder(MultiProcessWorker):
+    """Records each group of Scores handed over together."""
+
+    groups: list[list[float]]
+
+    def report_scores(self, scores: Any) -> None:
+        self.groups.append([s.score for s in scores])
+        super().report_scores(scores)
+
+
+def test_a_process_has_at_most_one_finished_score_unrecorded() -> None:
+    """Scores read in one wake-up are recorded together, but never two of the same process: a
+    killed driver loses at most, per process, the candidate it ran and one finished before it."""
+    with running_worker(_GroupRecorder) as w:
+        w.groups = []
+        scores = run(w, pid_of, [{"nap": 0.0}] * 400)
+    assert len(scores) == 400
+    assert w.groups, "quick candidates finishing together are handed over in groups"
+    for group in w.groups:
+        assert len(group) == len(set(group)), f"two Scores of one process in one group: {group}"
