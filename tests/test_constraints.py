@@ -274,6 +274,25 @@ def test_sampling_draws_feasible_configurations_from_the_initial_distribution() 
     assert len({tuple(sorted(c.items())) for c in draws}) > 50
 
 
+def test_enumerated_feasibility_look_up_agrees_with_the_constraints_on_every_configuration() -> None:
+    # an enumerated space answers is_feasible from its feasible set: the same answer as
+    # evaluating the constraints, for every configuration of the Cartesian product, knockouts too
+    base = {**SPACE, "flag": ss.literal(True, 0.5), "extra": ss.choice([1, 2, 3], 0.3)}
+    compiled = space(["block_x * block_y <= 256", "extra < block_y"], base)
+    assert compiled.feasible_genomes is not None and compiled.constraints is not None
+    genomes = list(SearchSpace.from_input(base).enumerate_genomes())
+    verdicts = [compiled.is_feasible(g) for g in genomes]
+    assert verdicts == [compiled.constraints.check(g) for g in genomes]
+    assert 0 < sum(verdicts) < len(genomes) and sum(verdicts) == compiled.feasible_cardinality
+    # draws keep the initial distribution's knockout priors and stay feasible
+    rng = random.Random(5)
+    draws = [compiled.sample_genome(rng) for _ in range(2000)]
+    assert all(compiled.constraints.check(g) for g in draws)
+    flag = next(i for i, p in enumerate(compiled.params) if p.label == "flag")
+    off = sum(g[flag] == KNOCKED_OUT for g in draws) / len(draws)
+    assert 0.4 < off < 0.6
+
+
 # -- through Search: every engine, nested/knockout, resume ------------------------------------
 
 

@@ -121,6 +121,8 @@ class SearchSpace:
         self.constraints: Constraints | None = None
         """The compiled constraints (see `with_constraints`), or None."""
         self._feasible: list[Genome] | None = None
+        self._feasible_set: tuple[list[Genome], frozenset[Genome]] | None = None  # lookup for `_feasible`
+        self._plan: list[tuple[float | None, tuple[int, int] | None, int]] | None = None  # per-gene draw
 
     def _flatten(self, index: int, node: dict[str, Any], prefix: tuple[str, ...], out: list[Param]) -> dict[str, Any]:
         skeleton: dict[str, Any] = {}
@@ -260,7 +262,18 @@ class SearchSpace:
 
     def is_feasible(self, genome: Genome) -> bool:
         """Whether `genome` satisfies every constraint (always True without constraints)."""
-        return self.constraints is None or self.constraints.check(genome)
+        if self.constraints is None:
+            return True
+        if self._feasible is not None:  # enumerated: a set look-up, same answer as the check
+            return genome in self._feasible_lookup()
+        return self.constraints.check(genome)
+
+    def _feasible_lookup(self) -> frozenset[Genome]:
+        feasible = self._feasible
+        assert feasible is not None
+        if self._feasible_set is None or self._feasible_set[0] is not feasible:
+            self._feasible_set = (feasible, frozenset(feasible))
+        return self._feasible_set[1]
 
     @property
     def feasible_genomes(self) -> list[Genome] | None:
@@ -310,7 +323,7 @@ class SearchSpace:
         if self.constraints is None:
             return genome
         for _ in range(64):
-            if self.constraints.check(genome):
+            if self.is_feasible(genome):
                 return genome
             genome = self._draw(rng, seed_threshold)
         if self._feasible is not None:
@@ -320,17 +333,19 @@ class SearchSpace:
         return random_feasible(self, rng)
 
     def _draw(self, rng: random.Random, seed_threshold: float | None) -> Genome:
+        if self._plan is None:  # each gene's knockout prior, seeded window and size, worked out once
+            self._plan = [(p.config.knockout_prob,
+                           p.config.seed_window() if isinstance(p.config, RangeParamConfig) else None,
+                           p.config.size) for p in self.params]
         genes = []
-        for param in self.params:
-            cfg = param.config
-            if cfg.knockout_prob and rng.random() < cfg.knockout_prob:
+        for knockout, window, size in self._plan:
+            if knockout and rng.random() < knockout:
                 genes.append(KNOCKED_OUT)
                 continue
-            window = cfg.seed_window() if isinstance(cfg, RangeParamConfig) else None
             if window is not None and seed_threshold and rng.random() < seed_threshold:
                 genes.append(rng.randint(window[0], window[1]))
             else:
-                genes.append(rng.randrange(cfg.size))
+                genes.append(rng.randrange(size))
         return tuple(genes)
 
     def decode(self, genome: Genome) -> dict[str, Any] | list[dict[str, Any]]:
