@@ -365,8 +365,8 @@ class GeneticEngine(Engine):
         their neighbours; on held-out problems this did better than also applying the distance
         penalty of `_spread` to them; `predict_believing` gives that posterior without building
         the larger model). The first `_RESCORED` queued candidates are re-scored by expected
-        improvement, from the features kept when the queue was screened, and the best comes first. One objective only: with several, the
-        queue is served as built.
+        improvement, from the features kept when the queue was screened, and the best comes first.
+        One objective only: with several, the queue is served as built.
         """
         covered, self._conditioned = self._conditioned, len(self._costs)
         if self._models is None or len(self._models) != 1 or not self._queue:
