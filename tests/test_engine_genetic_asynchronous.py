@@ -108,3 +108,26 @@ def test_a_new_best_told_mid_group_breeds_at_once() -> None:
     engine.ask(1, 1)
     assert tuple(engine._parents_array[0]) == best, "the new best must lead the parents of the next asks"
     assert engine._prepared == 1  # still group 1: the generation count is the driver's
+
+
+@pytest.mark.parametrize(("points", "others"), [(30, 1), (120, 8)])
+def test_believing_the_candidates_in_flight_equals_conditioning_on_their_predictions(points: int, others: int) -> None:
+    """`predict_believing` (what each asynchronous ask uses) is the posterior of the model
+    extended by the candidates in flight at their predicted means, without building it: the
+    mean stays, the deviation shrinks next to them and nowhere grows."""
+    from compileiq.engines._surrogate import GaussianProcess
+
+    rng = np.random.default_rng(points)
+    x, y = rng.random((points, 6)), rng.standard_normal(points)
+    model = GaussianProcess(x, y)
+    flying = rng.random((others, 6))
+    queried = np.vstack([rng.random((40, 6)), flying + 0.01])
+    believed, _ = model.predict(flying)
+    want_mean, want_std = model.extended(flying, np.concatenate([y, believed])).predict(queried)
+    mean, std = model.predict_believing(queried, flying)
+    plain_mean, plain_std = model.predict(queried)
+    np.testing.assert_allclose(mean, want_mean, atol=1e-9)
+    np.testing.assert_allclose(std, want_std, atol=1e-9)
+    np.testing.assert_allclose(mean, plain_mean, atol=1e-9)
+    assert (std <= plain_std + 1e-12).all()
+    assert (std[-others:] < 0.5 * plain_std[-others:]).all()  # right next to a candidate in flight

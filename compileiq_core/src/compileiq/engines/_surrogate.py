@@ -206,6 +206,25 @@ class GaussianProcess:
         var = 1.0 - np.einsum("ij,ij->i", k @ self._inverse, k)
         return mean, np.sqrt(np.clip(var, 1e-12, None))
 
+    def predict_believing(self, x: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`predict(x)` once rows `others` are also observed at their predicted means (the kriging
+        believer): the mean is unchanged and the deviation shrinks near them. The same posterior
+        as `extended(others, ...)` followed by `predict`, without building the larger inverse."""
+        k = _matern(_sq_dist(x, self.x), self.length_scale)
+        weights = k @ self._inverse
+        mean = k @ self._alpha
+        var = 1.0 - np.einsum("ij,ij->i", weights, k)
+        if len(others):
+            k_others = _matern(_sq_dist(self.x, others), self.length_scale)
+            cross = _matern(_sq_dist(x, others), self.length_scale) - weights @ k_others
+            shared = _matern(_sq_dist(others, others), self.length_scale) + self.noise * np.eye(len(others))
+            shared -= k_others.T @ self._inverse @ k_others
+            try:
+                var -= np.einsum("ij,ij->i", cross @ np.linalg.inv(shared), cross)
+            except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+                pass
+        return mean, np.sqrt(np.clip(var, 1e-12, None))
+
     def smoothed(self) -> np.ndarray:
         """Posterior mean at the training points: measured values with the noise taken out."""
         return self.y - self.noise * self._alpha

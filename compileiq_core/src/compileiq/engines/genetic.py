@@ -167,8 +167,11 @@ class GeneticEngine(Engine):
         self._conditioned = 0  # evaluations the surrogate behind the queue's order has seen
         self._bred = (0, np.inf)  # archive size and best single-objective cost when the queue was built
         self._base: tuple[GaussianProcess, np.ndarray] | None = None  # refreshed model, its archive rows
+        # asynchronous scheduling: the surrogate features of the queued candidates, by genome
+        self._encoded: tuple[dict[Genome, int], np.ndarray] = ({}, np.zeros((0, self._encoder.width)))
         self._parents_array: np.ndarray | None = None
         self._models: list[GaussianProcess] | None = None
+        self._believed: np.ndarray | None = None  # features of the candidates in flight the model believes
         self._incumbent: float = 0.0
         self._front: np.ndarray | None = None
         self._reference: np.ndarray | None = None
@@ -293,7 +296,7 @@ class GeneticEngine(Engine):
         order = self._rank(costs[population], ok[population])
         ranked = population[order]
         training = self._training_set(ranked, costs, ok)
-        self._models = None
+        self._models, self._believed = None, None
         if self.screening > 1 and self._encoder.width and len(training) >= 4:
             x = self._encoder(genomes[training])
             models = []
@@ -360,9 +363,10 @@ class GeneticEngine(Engine):
         candidates still in flight (`pending`) join it at their predicted values (the "kriging
         believer": their uncertainty is gone, so expected improvement stops pointing at them and
         their neighbours; on held-out problems this did better than also applying the distance
-        penalty of `_spread` to them). The first `_RESCORED` queued candidates are re-scored by
-        expected improvement and the best comes first. One objective only: with several, the
-        queue is served as built.
+        penalty of `_spread` to them; `predict_believing` gives that posterior without building
+        the larger model). The first `_RESCORED` queued candidates are re-scored by expected
+        improvement, from the features kept when the queue was screened, and the best comes first.
+        One objective only: with several, the queue is served as built.
         """
         covered, self._conditioned = self._conditioned, len(self._costs)
         if self._models is None or len(self._models) != 1 or not self._queue:
@@ -381,21 +385,31 @@ class GeneticEngine(Engine):
         smoothed = base.smoothed()
         good = ok[rows]
         self._incumbent = float(smoothed[good].min()) if good.any() else float(smoothed.min())
-        model = base
-        if self.pending:
-            busy = self._encoder(np.array(self.pending, dtype=np.int64))
-            believed, _ = base.predict(busy)
-            model = base.extended(busy, np.concatenate([y, believed]))
-        self._models = [model]
+        self._models = [base]
+        self._believed = self._encoder(np.array(self.pending, dtype=np.int64)) if self.pending else None
         queued = [g for g in self._queue if g not in self.seen]
         head, tail = queued[:_RESCORED], queued[_RESCORED:]
         if not head:
             self._queue = deque()
             return
-        x = self._encoder(np.array(head, dtype=np.int64))
-        mean, std = model.predict(x)
+        mean, std = self._predict(self._features(head))
         order = np.argsort(-expected_improvement(mean, std, self._incumbent), kind="stable")
         self._queue = deque([*(head[i] for i in order), *tail])
+
+    def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The single-objective surrogate at rows `x`, believing the candidates in flight (if any)."""
+        assert self._models is not None
+        if self._believed is None:
+            return self._models[0].predict(x)
+        return self._models[0].predict_believing(x, self._believed)
+
+    def _features(self, genomes: list[Genome]) -> np.ndarray:
+        """Surrogate features of queued candidates: kept from when the queue was screened."""
+        index, rows = self._encoded
+        at = [index.get(g, -1) for g in genomes]
+        if min(at) < 0:
+            return self._encoder(np.array(genomes, dtype=np.int64))
+        return rows[at]
 
     def _rank(self, costs: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Positions of `costs` rows from best to worst; failures last."""
@@ -462,9 +476,11 @@ class GeneticEngine(Engine):
         if not screened or not candidates:
             return candidates
         x = self._encoder(np.array(candidates, dtype=np.int64))
+        if self.pending:  # asynchronous scheduling: `_refresh` re-scores the queue from these rows
+            self._encoded = (dict(zip(candidates, range(len(candidates)))), x)
         assert self._models is not None
         if len(self._models) == 1:
-            mean, std = self._models[0].predict(x)
+            mean, std = self._predict(x)
             score = expected_improvement(mean, std, self._incumbent)
             order = self._spread(x, score, n)
         else:
