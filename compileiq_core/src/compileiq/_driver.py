@@ -354,10 +354,12 @@ class Driver:
             finally:
                 self._arrivals = None
             self._check_returned(ran, [ids[i] for i in pending])
+            recorded = arrivals.scores
             for score in ran:  # a worker that only returns its Scores: recorded now, once each
-                self._arrive(score, arrivals)
+                if score.is_baseline or score.param_id not in recorded:
+                    self._arrive(score, arrivals)
             returned.extend(ran)
-        by_id = {**done, **arrivals.scores}
+        by_id = {**done, **arrivals.scores} if done else arrivals.scores
         normalized = self.config.normalize
         successes = 0
         evaluations = []
@@ -475,13 +477,15 @@ class Driver:
 
     def _record_many(self, scores: list[Score], generation: int, ask_seq: int | None) -> None:
         """`_record` for Scores that finished together: one journal transaction, then the hooks."""
-        self.journal.record_scores([(score, generation, ask_seq) for score in scores], self.plan.worker_name)
+        name = self.plan.worker_name
+        self.journal.record_scores([(score, generation, ask_seq) for score in scores], name)
         self._result_cache = None
-        dump, name = self.dump, self.plan.worker_name
-        for score in scores:
-            if dump is not None:
+        dump = self.dump
+        if dump is not None:
+            for score in scores:
                 dump.add(score, generation, name)
-            if self.hooks.wants_evaluations:
+        if self.hooks.wants_evaluations:
+            for score in scores:
                 self.hooks.evaluation(self.plan.subject, score, generation)
 
     def result(self) -> SearchResult:

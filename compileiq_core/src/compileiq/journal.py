@@ -80,6 +80,17 @@ _SCORE_SQL = (
     "INSERT INTO scores (ask_seq, generation, param_id, is_baseline, failed, score, norm_score, params, "
     "metadata, worker, wall_time, session) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+_ROWS_PER_INSERT = 64
+"""Scores written by one multi-row INSERT (12 values each: well under SQLite's 999 variables)."""
+_INSERT_SQL: dict[int, str] = {}
+"""The INSERT of n rows, by n (built once each)."""
+
+
+def _insert_sql(n: int) -> str:
+    sql = _INSERT_SQL.get(n)
+    if sql is None:
+        sql = _INSERT_SQL[n] = _SCORE_SQL + ",(?,?,?,?,?,?,?,?,?,?,?,?)" * (n - 1)
+    return sql
 
 
 class JournalError(CompileIQError, RuntimeError):
@@ -410,20 +421,34 @@ class Journal:
 
     def record_scores(self, scores: Sequence[tuple[Score, int, int | None]], worker: str | None) -> None:
         """Commit several Scores, each with its generation and ask, in one transaction (all or none,
-        faster than one each): every one survives a kill the moment this returns."""
-        now = time.time()
-        rows = [
-            (ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
-             _score_json(score.score), _score_json(score.norm_score), _encode(score.params), score.metadata,
-             worker, now, self.session)
-            for score, generation, ask_seq in scores
-        ]
+        faster than one each): every one survives a kill the moment this returns.
+
+        Up to `_ROWS_PER_INSERT` Scores (a wake-up's worth) go in one multi-row INSERT, which is
+        its own transaction: no BEGIN and COMMIT statements around it."""
+        now, session = time.time(), self.session
+        values: list[Any] = []
+        add = values.extend
+        for score, generation, ask_seq in scores:
+            value, norm = score.score, score.norm_score
+            add((ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
+                 repr(value) if value.__class__ is float and value - value == 0.0 else _score_json(value),
+                 None if norm is None else _score_json(norm), _encode(score.params), score.metadata,
+                 worker, now, session))
+        n = len(scores)
+        if not n:
+            return
         conn = self._conn
         try:
             with self._lock:
+                if n <= _ROWS_PER_INSERT:
+                    conn.execute(_insert_sql(n), values)
+                    return
+                width = 12 * _ROWS_PER_INSERT
                 try:
                     conn.execute("BEGIN")
-                    conn.executemany(_SCORE_SQL, rows)
+                    for start in range(0, len(values), width):
+                        chunk = values[start:start + width]
+                        conn.execute(_insert_sql(len(chunk) // 12), chunk)
                     conn.execute("COMMIT")
                 finally:
                     if conn.in_transaction:
