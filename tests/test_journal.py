@@ -412,3 +412,14 @@ def test_a_commit_appends_little_to_the_wal(tmp_path: Path) -> None:
     reopened = Journal.open(tmp_path / "run")
     assert len(list(reopened.scores())) == 200
     reopened.close()
+
+
+
+def test_candidate_ids_are_random_version_4_uuids(tmp_path: Path) -> None:
+    import uuid
+
+    ids = make_search(tmp_path).start().get_results()["param_id"].tolist()
+    assert len(ids) > 10 and len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(hex=text)
+        assert parsed.hex == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122

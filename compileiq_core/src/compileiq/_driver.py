@@ -29,13 +29,16 @@ def _ids_text(ids: Sequence[Any], limit: int = 5) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A random hex digit -> the RFC 4122 variant digit (binary 10xx) carrying its two low bits."""
+
+
 def new_ids(n: int) -> list[str]:
-    """`n` random version-4 UUIDs as 32 hex digits, as `uuid.uuid4().hex` gives (without building
-    a UUID object for each: this runs for every candidate)."""
-    data = os.urandom(16 * n)
-    clear, flags = ~((0xF000 << 64) | (0xC000 << 48)), (0x4000 << 64) | (0x8000 << 48)
-    from_bytes = int.from_bytes
-    return [f"{(from_bytes(data[i:i + 16], 'big') & clear) | flags:032x}" for i in range(0, 16 * n, 16)]
+    """`n` random version-4 UUIDs as 32 hex digits, as `uuid.uuid4().hex` gives (cut from one hex
+    string, without an integer or a UUID object each: this runs for every candidate)."""
+    text, variant = os.urandom(16 * n).hex(), _VARIANT
+    return [text[i:i + 12] + "4" + text[i + 13:i + 16] + variant[text[i + 16]] + text[i + 17:i + 32]
+            for i in range(0, 32 * n, 32)]
 
 
 @contextmanager
@@ -179,6 +182,11 @@ class Driver:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> SearchResult:
+        """Run the search to its end (or its error) and return its result."""
+        with _older_objects_frozen():  # the result is built in there too: pandas' objects are many
+            return self._run()
+
+    def _run(self) -> SearchResult:
         plan = self.plan
         search = plan.subject
         error: BaseException | None = None
@@ -200,22 +208,21 @@ class Driver:
             self.worker.setup()
             self.worker.score_sink = self.sink
             try:
-                with _older_objects_frozen():
-                    mode, window = self._scheduling()
-                    if mode == "asynchronous":
-                        from compileiq._scheduler import AsynchronousLoop
+                mode, window = self._scheduling()
+                if mode == "asynchronous":
+                    from compileiq._scheduler import AsynchronousLoop
 
-                        AsynchronousLoop(self, window).run()
-                    else:
-                        for generation in range(self.config.generations):
-                            if not self._generation(generation):
-                                break
-                    if mode != "asynchronous" and replay is not None and replay.active:
-                        raise JournalMismatchError(
-                            f"The engine {plan.engine_name!r} finished the search with "
-                            f"{len(replay.batches) - replay.position} journaled batch(es) never asked again; the "
-                            f"journal {str(self.journal.path)!r} does not match this engine or configuration."
-                        )
+                    AsynchronousLoop(self, window).run()
+                else:
+                    for generation in range(self.config.generations):
+                        if not self._generation(generation):
+                            break
+                if mode != "asynchronous" and replay is not None and replay.active:
+                    raise JournalMismatchError(
+                        f"The engine {plan.engine_name!r} finished the search with "
+                        f"{len(replay.batches) - replay.position} journaled batch(es) never asked again; the "
+                        f"journal {str(self.journal.path)!r} does not match this engine or configuration."
+                    )
             finally:
                 self.worker.score_sink = None
                 self.worker.close()
