@@ -205,7 +205,8 @@ def _spool_in(run_folder: str | os.PathLike[str]) -> tuple[int, str, str]:
     spool = _spool
     if spool is None or spool[3] != run_folder:
         spool = _open_spool(run_folder)
-    os.ftruncate(spool[0], 0)
+    if os.fstat(spool[0]).st_size:  # a stat, not a truncate, when it is empty: the usual case, cheaper on ext4
+        os.ftruncate(spool[0], 0)
     return spool[0], spool[1], spool[2]
 
 
