@@ -7,14 +7,15 @@ runs, so a flood of output never blocks on a pipe nor fills memory; the file is 
 metadata gets `log`: the path relative to the run folder. An empty log is not kept.
 
 That file is the process's spool, `logs/.running-<pid>.txt`, opened once per process and emptied
-before each candidate: a candidate that prints nothing costs a truncate, the redirections and a
-stat, no file made or removed. One that prints has the spool renamed to `logs/<param_id>.txt`
-(the next candidate opens a fresh spool). A pool process that runs candidate after candidate can
-leave the redirection in place after a quiet one (`evaluate_captured(hold=True)`): the next
-candidate then costs only the truncate and the stat; `release_output()` undoes it before the
-process does anything else (loading an objective, exiting). When a child is killed mid-candidate, its parent moves
-the spool into that candidate's log (`log_metadata(..., pid=)`) and removes the spool of a child
-that ended (`remove_spool`).
+before each candidate (when not empty already): a candidate that prints nothing costs two stats
+and the redirections, no file made or removed. One that prints has the spool renamed to
+`logs/<param_id>.txt` (the next candidate opens a fresh spool). A pool process that runs
+candidate after candidate can leave the redirection in place after a quiet one
+(`evaluate_captured(hold=True)`): the next candidate then costs only the two stats;
+`release_output()` undoes it before the process does anything else (loading an objective,
+exiting). When a child is killed mid-candidate, its parent moves the spool into that
+candidate's log (`log_metadata(..., pid=)`) and removes the spool of a child that ended
+(`remove_spool`).
 """
 
 from __future__ import annotations
