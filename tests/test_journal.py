@@ -150,8 +150,8 @@ def test_unwritable_runs_folder_is_refused_before_anything(tmp_path: Path) -> No
 def test_a_full_disk_is_reported_before_any_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     connect = Journal._connect
 
-    def tiny(path: Path) -> sqlite3.Connection:
-        conn = connect(path)
+    def tiny(path: Path, **options: Any) -> sqlite3.Connection:
+        conn = connect(path, **options)
         conn.execute("PRAGMA max_page_count=2")
         return conn
 
@@ -387,3 +387,39 @@ def test_dump_results_of_a_resumed_run_holds_every_row_once(tmp_path: Path) -> N
     frame = pd.read_csv(dump)
     assert len(frame) == len(resumed) >= 18 and frame["param_id"].is_unique
     assert list(frame["param_id"]) == list(resumed.df_results["param_id"])
+
+
+def test_a_commit_appends_little_to_the_wal(tmp_path: Path) -> None:
+    """Each commit appends the pages it changed to the WAL, which checkpoints and the final close
+    flush to disk: a new journal's small pages keep a quick Score's commit under 2 KiB (4 KiB pages
+    would take 4 KiB each), and the journal reads back whole."""
+    from compileiq.score import Score
+
+    journal = Journal.create(tmp_path / "run", {"config": {"num_objectives": 1}})
+    try:
+        journal.begin_session()
+        wal = tmp_path / "run" / "journal.sqlite-wal"
+        start = wal.stat().st_size
+        for i in range(200):
+            score = Score(score=1.0, param_id=f"{i:032x}", num_objectives=1, params={"x": i * 7919},
+                          metadata={"worker": "multiprocess", "slot": i % 2, "pid": 4242, "duration_s": 1e-6})
+            journal.record_score(score, 0, 1, "multiprocess")
+        per_commit = (wal.stat().st_size - start) / 200
+        assert per_commit < 2048, f"{per_commit:.0f} bytes of WAL per commit"
+        assert [s.param_id for s in journal.scores()] == [f"{i:032x}" for i in range(200)]
+    finally:
+        journal.close()
+    reopened = Journal.open(tmp_path / "run")
+    assert len(list(reopened.scores())) == 200
+    reopened.close()
+
+
+
+def test_candidate_ids_are_random_version_4_uuids(tmp_path: Path) -> None:
+    import uuid
+
+    ids = make_search(tmp_path).start().get_results()["param_id"].tolist()
+    assert len(ids) > 10 and len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(hex=text)
+        assert parsed.hex == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122

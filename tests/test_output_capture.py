@@ -214,3 +214,47 @@ def test_a_process_spool_follows_the_run_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert logs_in(first) == ["1.txt"] and (first / "logs" / "1.txt").read_text() == "hello\n"
     assert len(spools(second)) == 1 and logs_in(second) == sorted(["1.txt", *spools(second)])
+
+
+def test_held_output_stays_on_the_spool_between_quiet_candidates_only(tmp_path: Path) -> None:
+    """`evaluate_captured(hold=True)` (how a pool process runs candidates back to back) leaves
+    file descriptors 1 and 2 on the spool after a quiet candidate and restores them after one that
+    printed; what the process prints while held is not in the next candidate's log;
+    `release_output()` gives the process its own output back."""
+    code = """if True:
+        import os, sys
+        from compileiq.processes import evaluate_captured, release_output, spool_path
+        sys.path.insert(0, sys.argv[2])
+        from objectives import spool_probe
+        folder = sys.argv[1]
+        own = os.fstat(1).st_ino
+        def on_spool():
+            return os.fstat(1).st_ino == os.stat(spool_path(folder, os.getpid())).st_ino
+        score = evaluate_captured(spool_probe, {}, param_id=0, num_objectives=1, run_folder=folder, hold=True)
+        assert score.score == 1.0 and on_spool() and os.fstat(2).st_ino == os.fstat(1).st_ino
+        print("between candidates", flush=True)
+        score = evaluate_captured(spool_probe, {"say": "hello"}, param_id=1, num_objectives=1, run_folder=folder,
+                                  hold=True)
+        assert score.score == 1.0 and score.metadata_dict["log"] == "logs/1.txt", score
+        assert os.fstat(1).st_ino == own, "after a candidate that printed, output is the process's own again"
+        score = evaluate_captured(spool_probe, {}, param_id=2, num_objectives=1, run_folder=folder, hold=True)
+        assert on_spool()
+        score = evaluate_captured(spool_probe, {}, param_id=3, num_objectives=1, run_folder=None)
+        assert score.score == 0.0 and os.fstat(1).st_ino == own, "no run folder: released first"
+        score = evaluate_captured(spool_probe, {}, param_id=4, num_objectives=1, run_folder=folder, hold=True)
+        assert on_spool()
+        release_output()
+        release_output()
+        assert os.fstat(1).st_ino == own and sys.stdout is sys.__stdout__
+        print("released", flush=True)
+    """
+    import subprocess
+    import sys
+
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tests)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "logs" / "1.txt").read_text() == "hello\n", "the held process's own print is dropped"
+    assert done.stdout == "released\n"
+    assert logs_in(tmp_path) == sorted(["1.txt", *spools(tmp_path)])

@@ -180,3 +180,39 @@ def test_engine_options_are_checked_and_seed_is_fixed_per_search(cache_dir: Path
     first = search.start().get_results()["params"].tolist()
     assert search.start().get_results()["params"].tolist() == first
     assert search.sample(3) == search.sample(3)
+
+
+def test_objects_older_than_the_search_are_frozen_while_it_runs_only(cache_dir: Path) -> None:
+    """The garbage collector leaves the objects that existed before the search out of its passes
+    while it runs (gc.freeze: a full pass over pandas' objects would stall every process) and
+    gets them back after, also when the search fails; objects frozen by the application stay so."""
+    import gc
+
+    seen: list[int] = []
+
+    def objective(config: dict[str, Any]) -> float:
+        seen.append(gc.get_freeze_count())
+        return 1.0
+
+    old = [object() for _ in range(10)]  # tracked, and older than the search
+    assert gc.get_freeze_count() == 0
+    make(cache_dir, objective=objective).start()
+    assert seen and min(seen) >= len(old), "frozen while the objective ran (sequential: in this process)"
+    assert gc.get_freeze_count() == 0, "given back after the search"
+
+    def fails(config: dict[str, Any]) -> float:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make(cache_dir, objective=fails).start()
+    assert gc.get_freeze_count() == 0, "given back when the search is interrupted"
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        seen.clear()
+        make(cache_dir, objective=objective).start()
+        assert seen and max(seen) <= frozen, "nothing frozen on top of the application's freeze"
+        assert gc.get_freeze_count() > frozen // 2, "the application's freeze is left alone"
+    finally:
+        gc.unfreeze()

@@ -41,17 +41,19 @@ def search_rate(folder: str, generations: int, **options: Any) -> float:
     return len(result) / (time.perf_counter() - start)
 
 
-def capture_cost_us(n: int = 20000) -> float:
-    """A quiet candidate's time in `evaluate_captured` minus its time in a bare `evaluate` (µs)."""
+def capture_cost_us(n: int = 20000, hold: bool = False) -> float:
+    """A quiet candidate's time in `evaluate_captured` minus its time in a bare `evaluate` (µs);
+    `hold=True` as a pool process runs them (the redirection kept between quiet candidates)."""
     from compileiq.evaluation import evaluate
-    from compileiq.processes import evaluate_captured
+    from compileiq.processes import evaluate_captured, release_output
 
     with tempfile.TemporaryDirectory() as folder:
-        evaluate_captured(objectives.noop, {}, param_id=0, num_objectives=1, run_folder=folder)
+        evaluate_captured(objectives.noop, {}, param_id=0, num_objectives=1, run_folder=folder, hold=hold)
         start = time.perf_counter()
         for i in range(n):
-            evaluate_captured(objectives.noop, {}, param_id=i, num_objectives=1, run_folder=folder)
+            evaluate_captured(objectives.noop, {}, param_id=i, num_objectives=1, run_folder=folder, hold=hold)
         captured = time.perf_counter() - start
+        release_output()
         start = time.perf_counter()
         for i in range(n):
             evaluate(objectives.noop, {}, param_id=i, num_objectives=1)
@@ -70,7 +72,8 @@ def main() -> None:
     import compileiq.results  # noqa: F401 - a one-off import of pandas, not dispatch
 
     print(f"compileiq from {Path(compileiq.__file__).parent}")
-    print(f"quiet candidate, evaluate_captured beyond evaluate: {capture_cost_us():.1f} us")
+    print(f"quiet candidate, evaluate_captured beyond evaluate: {capture_cost_us():.1f} us; "
+          f"with hold=True (a pool process): {capture_cost_us(hold=True):.1f} us")
     worker = make_worker("multiprocess")
     worker_run(worker, objectives.noop, WORKERS * 4)
     on, off = [], []

@@ -54,13 +54,14 @@ Reading the figures:
   evaluations (median of the per-round ratios; the range in brackets), cold pool, journal,
   engine and the final result included. Every score is committed to the run's SQLite journal
   before the search uses it (WAL, synchronous=NORMAL: it survives a kill -9 of the driver); the
-  process workers hand over the results one wake-up reads together, in one transaction, after
-  the freed processes have taken their next candidates. The default line captures each
-  candidate's output (each process's spool file, emptied before each candidate and kept as a log
-  only when the candidate printed: a few microseconds per quiet candidate, which `worker.run`
-  without a run folder does not spend); the `capture_output=False` line is the driver's own
-  overhead. benchmarks/dispatch/capture.py times the two side by side.
-  pandas is imported before timing (a one-off cost per process).
+  process workers hand over the results one wake-up reads together (never two of one process),
+  in one transaction, after the freed processes have taken their next candidates. The default
+  line captures each candidate's output (each process's spool file, kept as a log only when the
+  candidate printed; between quiet candidates the process stays redirected to it: two stats per
+  quiet candidate, which `worker.run` without a run folder does not spend); the
+  `capture_output=False` line is the driver's own overhead. benchmarks/dispatch/capture.py times
+  the two side by side. pandas is imported before timing (a one-off cost per process); the
+  objects older than the search are frozen out of the garbage collector's passes while it runs.
 - The machine is shared (2 cores); figures move by 10-30 % between runs.
 """
 

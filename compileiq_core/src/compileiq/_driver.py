@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from compileiq.engines.base import Evaluation
@@ -27,13 +29,37 @@ def _ids_text(ids: Sequence[Any], limit: int = 5) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A random hex digit -> the RFC 4122 variant digit (binary 10xx) carrying its two low bits."""
+
+
 def new_ids(n: int) -> list[str]:
-    """`n` random version-4 UUIDs as 32 hex digits, as `uuid.uuid4().hex` gives (without building
-    a UUID object for each: this runs for every candidate)."""
-    data = os.urandom(16 * n)
-    clear, flags = ~((0xF000 << 64) | (0xC000 << 48)), (0x4000 << 64) | (0x8000 << 48)
-    from_bytes = int.from_bytes
-    return [f"{(from_bytes(data[i:i + 16], 'big') & clear) | flags:032x}" for i in range(0, 16 * n, 16)]
+    """`n` random version-4 UUIDs as 32 hex digits, as `uuid.uuid4().hex` gives (cut from one hex
+    string, without an integer or a UUID object each: this runs for every candidate)."""
+    text, variant = os.urandom(16 * n).hex(), _VARIANT
+    return [text[i:i + 12] + "4" + text[i + 13:i + 16] + variant[text[i + 16]] + text[i + 17:i + 32]
+            for i in range(0, 32 * n, 32)]
+
+
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Leave the objects that exist when the search starts (pandas, numpy, the user's data: tens
+    of thousands) out of the garbage collector's passes until it ends (`gc.freeze()`).
+
+    A full collection walks every tracked object, about 60 ms with pandas loaded, and the
+    Scores a search keeps trigger one every few thousand candidates; meanwhile no process gets
+    a new candidate. Frozen, those objects are not walked; the search's own objects are
+    collected as before, and anything of the older ones that became garbage is collected after
+    the search. Nothing is done when objects are frozen already (the application manages it) or
+    the collector is off."""
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class _Sink:
@@ -156,6 +182,11 @@ class Driver:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self) -> SearchResult:
+        """Run the search to its end (or its error) and return its result."""
+        with _older_objects_frozen():  # the result is built in there too: pandas' objects are many
+            return self._run()
+
+    def _run(self) -> SearchResult:
         plan = self.plan
         search = plan.subject
         error: BaseException | None = None
@@ -354,10 +385,12 @@ class Driver:
             finally:
                 self._arrivals = None
             self._check_returned(ran, [ids[i] for i in pending])
+            recorded = arrivals.scores
             for score in ran:  # a worker that only returns its Scores: recorded now, once each
-                self._arrive(score, arrivals)
+                if score.is_baseline or score.param_id not in recorded:
+                    self._arrive(score, arrivals)
             returned.extend(ran)
-        by_id = {**done, **arrivals.scores}
+        by_id = {**done, **arrivals.scores} if done else arrivals.scores
         normalized = self.config.normalize
         successes = 0
         evaluations = []
@@ -475,13 +508,15 @@ class Driver:
 
     def _record_many(self, scores: list[Score], generation: int, ask_seq: int | None) -> None:
         """`_record` for Scores that finished together: one journal transaction, then the hooks."""
-        self.journal.record_scores([(score, generation, ask_seq) for score in scores], self.plan.worker_name)
+        name = self.plan.worker_name
+        self.journal.record_scores([(score, generation, ask_seq) for score in scores], name)
         self._result_cache = None
-        dump, name = self.dump, self.plan.worker_name
-        for score in scores:
-            if dump is not None:
+        dump = self.dump
+        if dump is not None:
+            for score in scores:
                 dump.add(score, generation, name)
-            if self.hooks.wants_evaluations:
+        if self.hooks.wants_evaluations:
+            for score in scores:
                 self.hooks.evaluation(self.plan.subject, score, generation)
 
     def result(self) -> SearchResult:

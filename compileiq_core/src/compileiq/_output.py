@@ -7,11 +7,15 @@ runs, so a flood of output never blocks on a pipe nor fills memory; the file is 
 metadata gets `log`: the path relative to the run folder. An empty log is not kept.
 
 That file is the process's spool, `logs/.running-<pid>.txt`, opened once per process and emptied
-before each candidate: a candidate that prints nothing costs a truncate, the redirections and a
-stat, no file made or removed. One that prints has the spool renamed to `logs/<param_id>.txt`
-(the next candidate opens a fresh spool). When a child is killed mid-candidate, its parent moves
-the spool into that candidate's log (`log_metadata(..., pid=)`) and removes the spool of a child
-that ended (`remove_spool`).
+before each candidate (when not empty already): a candidate that prints nothing costs two stats
+and the redirections, no file made or removed. One that prints has the spool renamed to
+`logs/<param_id>.txt` (the next candidate opens a fresh spool). A pool process that runs
+candidate after candidate can leave the redirection in place after a quiet one
+(`evaluate_captured(hold=True)`): the next candidate then costs only the two stats;
+`release_output()` undoes it before the process does anything else (loading an objective,
+exiting). When a child is killed mid-candidate, its parent moves the spool into that
+candidate's log (`log_metadata(..., pid=)`) and removes the spool of a child that ended
+(`remove_spool`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from compileiq.evaluation import evaluate
 from compileiq.score import ParamArg, Score
 
 __all__ = ["LOG_LIMIT_BYTES", "LOG_SLACK_BYTES", "capture_output", "evaluate_captured", "log_metadata", "log_path",
-           "output_folder", "remove_spool", "spool_path", "trim_log"]
+           "output_folder", "release_output", "remove_spool", "spool_path", "trim_log"]
 
 LOG_LIMIT_BYTES = 1 << 20
 """What a candidate's log keeps: its last 1 MiB."""
@@ -133,11 +137,22 @@ _streams: tuple[Any, Any] | None = None
 _made: set[str] = set()
 _spool: tuple[int, str, str, str | os.PathLike[str]] | None = None
 """This process's spool: its descriptor, path, folder and run folder (see the module's docstring), or None."""
+_held: tuple[int, int, tuple[int, int, Any, Any]] | None = None
+"""A redirection left on the spool after a quiet candidate (`evaluate_captured(hold=True)`): the
+spool's descriptor, the cap's limit and what `_restore` needs; None when output goes where it did."""
 
 
 def _process_cap() -> _Cap:
-    global _cap, _streams, _spool
+    global _cap, _streams, _spool, _held
     if _cap is None or _cap.pid != os.getpid():  # none yet, or a fork's copy whose thread did not survive
+        if _held is not None:  # the parent held its spool on 1 and 2: give this process the parent's own back
+            undo = _held[2]
+            _held = None
+            sys.stdout, sys.stderr = undo[2], undo[3]
+            os.dup2(undo[0], 1)
+            os.dup2(undo[1], 2)
+            os.close(undo[0])
+            os.close(undo[1])
         _cap = _Cap()
         _streams = (open(1, "w", closefd=False, errors="backslashreplace"),  # noqa: SIM115 - kept for the process
                     open(2, "w", closefd=False, errors="backslashreplace", buffering=1))  # noqa: SIM115
@@ -167,6 +182,7 @@ class _Kept:
 def _capture(path: str, limit: int) -> Iterator[_Kept]:
     """`capture_output` on plain strings."""
     cap = _process_cap()
+    release_output()
     _ensure_folder(os.path.dirname(path))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
     result = _Kept()
@@ -190,7 +206,8 @@ def _spool_in(run_folder: str | os.PathLike[str]) -> tuple[int, str, str]:
     spool = _spool
     if spool is None or spool[3] != run_folder:
         spool = _open_spool(run_folder)
-    os.ftruncate(spool[0], 0)
+    if os.fstat(spool[0]).st_size:  # a stat, not a truncate, when it is empty: the usual case, cheaper on ext4
+        os.ftruncate(spool[0], 0)
     return spool[0], spool[1], spool[2]
 
 
@@ -315,6 +332,7 @@ def evaluate_captured(
     run_folder: str | os.PathLike[str] | None,
     limit: int = LOG_LIMIT_BYTES,
     memory: int | None = None,
+    hold: bool = False,
     **metadata: Any,
 ) -> Score:
     """`compileiq.evaluation.evaluate` in a worker child, with the output captured in the run
@@ -322,28 +340,64 @@ def evaluate_captured(
     was printed; without a `run_folder` output is left alone; while it runs, the output is in
     this process's spool `logs/.running-<pid>.txt`, see `spool_path`) and, when `memory` is given, at
     most that many bytes more of address space (`memory_limit`): going over it scores INVALID
-    with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit)."""
+    with failure "out_of_memory" (see `is_out_of_memory`: the child should then exit).
+
+    `hold=True` (for a process that runs candidate after candidate): after a quiet candidate, file
+    descriptors 1 and 2 (and `sys.stdout`, `sys.stderr`) stay on the spool, so the next call skips
+    redirecting them again; call `release_output()` before the process does anything else whose
+    output must be seen (loading code, exiting). Between candidates, what the process itself
+    prints goes to the spool and is dropped when the next candidate starts."""
     if run_folder is None:
+        release_output()
         with memory_limit(memory):
             score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
         return out_of_memory_score(score, memory) if is_out_of_memory(score) else score
+    global _held
     cap = _process_cap()
+    held = _held
+    if held is not None and (_spool is None or _spool[0] != held[0] or _spool[3] != run_folder or held[1] != limit):
+        release_output()  # another run folder or limit: redirect afresh
+        held = None
     fd, spool, folder = _spool_in(run_folder)
-    undo = _redirect(cap, fd, spool, limit)
+    if held is not None:  # still on this spool since the last (quiet) candidate
+        _held, undo = None, held[2]
+    else:
+        undo = _redirect(cap, fd, spool, limit)
     try:
         if memory:
             with memory_limit(memory):
                 score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
         else:
             score = evaluate(function, params, param_id=param_id, num_objectives=num_objectives, **metadata)
-    finally:
+    except BaseException:
+        _restore(cap, undo)
+        raise
+    if hold:
+        _flush()
+    else:
         _restore(cap, undo)
     name = _keep_spool(fd, spool, folder, param_id, limit)
+    if hold:
+        if name is None and _spool is not None and _spool[0] == fd:
+            _held = fd, limit, undo  # quiet: the next candidate finds 1 and 2 on the spool already
+        else:
+            _restore(cap, undo)
     if is_out_of_memory(score):
         score = out_of_memory_score(score, memory)
     if name is not None:
         score.metadata = json.dumps({**score.metadata_dict, "log": "logs/" + name}, default=str)
     return score
+
+
+def release_output() -> None:
+    """Point file descriptors 1 and 2 (and `sys.stdout`, `sys.stderr`) back where they were when
+    `evaluate_captured(hold=True)` left them on this process's spool; nothing otherwise."""
+    global _held
+    held = _held
+    if held is None or _cap is None or _cap.pid != os.getpid():
+        return
+    _held = None
+    _restore(_cap, held[2])
 
 
 def log_metadata(run_folder: str | os.PathLike[str] | None, param_id: int | str,

@@ -79,6 +79,28 @@ def _rows(conn: sqlite3.Connection, table: str) -> list[tuple[Any, ...] | None]:
     return out
 
 
+def _intact_score(row: tuple[Any, ...]) -> bool:
+    """False for a scores row read from a page cut short (its tail zero-padded by `_readable_copy`):
+    text holding NUL bytes, or a score, norm_score or params that is not JSON."""
+    if any(isinstance(value, str) and "\x00" in value for value in row):
+        return False
+    try:
+        for value in (row[6], row[7], row[8]):  # score, norm_score, params
+            if value is not None:
+                json.loads(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _intact_ask(row: tuple[Any, ...]) -> bool:
+    """False for an asks row whose genomes or param ids are not a JSON list (a page cut short)."""
+    try:
+        return isinstance(json.loads(row[2]), list) and isinstance(json.loads(row[3]), list)
+    except (TypeError, ValueError):
+        return False
+
+
 def _readable_copy(damaged: Path) -> Path:
     """A scratch copy of the damaged file (and its WAL), padded with zero pages to the size its header
     states: SQLite refuses a truncated file outright, but reads the intact pages of a padded one."""
@@ -142,7 +164,7 @@ def _salvage(damaged: Path, copy: Path) -> tuple[dict[str, str], list[Any], int,
         meta = _read_meta(source, copy)
         asks, asks_lost, stopped = [], 0, False
         for row in _rows(source, "asks"):
-            if row is None or stopped:
+            if row is None or stopped or not _intact_ask(row):
                 stopped = True
                 asks_lost += 1
             else:
@@ -150,7 +172,7 @@ def _salvage(damaged: Path, copy: Path) -> tuple[dict[str, str], list[Any], int,
         kept_ids = {row[0]: set(json.loads(row[3])) for row in asks}
         scores, scores_lost = [], 0
         for row in _rows(source, "scores"):
-            if row is not None and (row[4] or row[3] in kept_ids.get(row[1], ())):
+            if row is not None and (row[4] or row[3] in kept_ids.get(row[1], ())) and _intact_score(row):
                 scores.append(row)
             else:
                 scores_lost += 1

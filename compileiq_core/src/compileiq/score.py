@@ -137,6 +137,13 @@ def normalize_scores(current_score: object, baseline_score: object) -> SingleSco
     )
 
 
+def _invalid(value: Any) -> bool:
+    """True when a (validated) raw or normalized score is or holds `INVALID_SCORE`."""
+    if value.__class__ is float:
+        return False
+    return bool(value == INVALID_SCORE or (isinstance(value, tuple) and INVALID_SCORE in value))
+
+
 class Score:
     """The result of one evaluation (or of a baseline run).
 
@@ -187,10 +194,8 @@ class Score:
     @property
     def failed(self) -> bool:
         """True when any raw or normalized value is `INVALID_SCORE`."""
-        for value in (self.score, self.norm_score):
-            if value == INVALID_SCORE or (isinstance(value, tuple) and INVALID_SCORE in value):
-                return True
-        return False
+        # a plain float (the common case) is never INVALID: no loop, this runs several times per Score
+        return _invalid(self.score) or (self.norm_score is not None and _invalid(self.norm_score))
 
     @property
     def metadata_dict(self) -> dict[str, Any]:

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from compileiq.processes import child_init, evaluate_captured, is_out_of_memory, load_objective, send_result
+from compileiq.processes import (
+    child_init,
+    evaluate_captured,
+    is_out_of_memory,
+    load_objective,
+    release_output,
+    send_result,
+)
 
 READY = b"R"
 LOADED = b"F"
@@ -35,6 +42,15 @@ def slot_main(conn: Connection, env: dict[str, str], cpus: Sequence[int] | None,
 
 
 def _serve(conn: Connection, meta: dict[str, Any]) -> None:
+    try:
+        _serve_tasks(conn, meta)
+    finally:
+        release_output()  # what the process prints from now on (exiting, a traceback) is seen as before
+
+
+def _serve_tasks(conn: Connection, meta: dict[str, Any]) -> None:
+    """Candidates run back to back keep output on the spool in between (`hold=True`): a quiet
+    one costs a truncate and a stat, not the redirections; it is released before anything else."""
     function: Any = None
     loads = pickle.loads
     while True:
@@ -46,6 +62,7 @@ def _serve(conn: Connection, meta: dict[str, Any]) -> None:
             break
         message = loads(data)
         if len(message) == 2:  # ("F", objective): load it before any task's clock starts
+            release_output()  # its import's output (or error) goes where the process's own does
             try:
                 function = load_objective(message[1])
             except Exception as exc:  # noqa: BLE001 - the parent raises it with context
@@ -55,7 +72,7 @@ def _serve(conn: Connection, meta: dict[str, Any]) -> None:
             continue
         params, param_id, num_objectives, run_folder, memory = message
         score = evaluate_captured(function, params, param_id=param_id, num_objectives=num_objectives,
-                                  run_folder=run_folder, memory=memory, **meta)
+                                  run_folder=run_folder, memory=memory, hold=True, **meta)
         send_result(conn, score)
         if is_out_of_memory(score):
             break  # its heap may be in any state: the pool replaces this process
