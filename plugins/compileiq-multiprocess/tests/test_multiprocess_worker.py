@@ -209,8 +209,9 @@ def test_a_process_has_at_most_one_finished_score_unrecorded() -> None:
     killed driver loses at most, per process, the candidate it ran and one finished before it."""
     with running_worker(_GroupRecorder) as w:
         w.groups = []
-        scores = run(w, pid_of, [{"nap": 0.0}] * 400)
-    assert len(scores) == 400
-    assert w.groups, "quick candidates finishing together are handed over in groups"
+        for _ in range(3):  # groups form when both processes finish within one wake-up: often, not always
+            scores = run(w, pid_of, [{"nap": 0.0}] * 400)
+            assert len(scores) == 400, f"{len(scores)} Scores for 400 candidates"
+    assert w.groups, "no two Scores were ever handed over together in 1,200 quick candidates"
     for group in w.groups:
         assert len(group) == len(set(group)), f"two Scores of one process in one group: {group}"
