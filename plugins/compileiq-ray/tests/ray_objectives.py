@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from compileiq.testing.objectives import faulty as kit_faulty
+
 
 def faulty(config: dict) -> object:
     """`kind` picks the fault; anything else scores `x` (4.0 for the baseline's empty config)."""
@@ -38,7 +40,7 @@ def where(config: dict) -> float:
 
 def faults_in_order(folder: str, faults: tuple[str, ...], config: dict) -> float:
     """The n-th candidate to start (claimed by creating `folder`/n, which then holds "<pid> <x>") commits
-    `faults[n]`: "hang" (sleeps 600 s), "exit" (os._exit(3)) or "kill" (SIGKILL on itself); every
+    `faults[n]`, a fault of the kit's `faulty`: "hang" (600 s), "exit" (os._exit(3)) or "sigkill"; every
     other candidate sleeps `sleep` (0.05 s by default) and scores `x`. The baseline (empty config)
     scores 2.0 without claiming a place."""
     if not config:
@@ -53,14 +55,7 @@ def faults_in_order(folder: str, faults: tuple[str, ...], config: dict) -> float
         os.write(fd, f"{os.getpid()} {config['x']}".encode())
         os.close(fd)
         break
-    fault = faults[n] if n < len(faults) else None
-    if fault == "hang":
-        time.sleep(600)
-    elif fault == "exit":
-        os._exit(3)
-    elif fault == "kill":
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+    if n < len(faults):
+        kit_faulty({"fault": faults[n]})  # the conformance kit's faults: it hangs, exits or dies here
     time.sleep(config.get("sleep", 0.05))
     return float(config["x"])

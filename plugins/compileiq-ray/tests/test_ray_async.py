@@ -62,7 +62,7 @@ def test_asynchronous_search_runs_on_ray_and_journals_every_score_once(tmp_path:
 def test_hangs_time_out_and_crashes_score_invalid_while_the_search_goes_on(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
-    objective = functools.partial(faults_in_order, str(marks), ("hang", "exit", "kill"))
+    objective = functools.partial(faults_in_order, str(marks), ("hang", "exit", "sigkill"))
     tuner = search(tmp_path, objective, {"x": ss.range(1, 200)})
     frame = tuner.start(num_workers=3, task_timeout=3).get_results()
     fault_of = {int((marks / name).read_text().split()[1]): name for name in ("0", "1", "2")}  # x -> fault
