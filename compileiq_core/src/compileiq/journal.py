@@ -442,10 +442,8 @@ class Journal:
         values: list[Any] = []
         add = values.extend
         for score, generation, ask_seq in scores:
-            value, norm = score.score, score.norm_score
             add((ask_seq, generation, str(score.param_id), int(score.is_baseline), int(score.failed),
-                 repr(value) if value.__class__ is float and value - value == 0.0 else _score_json(value),
-                 None if norm is None else _score_json(norm), _encode(score.params), score.metadata,
+                 _score_json(score.score), _score_json(score.norm_score), _encode(score.params), score.metadata,
                  worker, now, session))
         n = len(scores)
         if not n:
