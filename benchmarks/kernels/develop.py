@@ -47,6 +47,8 @@ VARIANTS: dict[str, dict] = {
     "no reshape": {"reshape_share": 0.0},
     "reshape 0.25": {"reshape_share": 0.25},
     "reshape 0.75": {"reshape_share": 0.75},
+    "remeasure 0.2": {"remeasure": 0.2},
+    "remeasure 0.2 no reshape": {"remeasure": 0.2, "reshape_share": 0.0},
 }
 
 
