@@ -7,7 +7,7 @@ Compares engine option variants at 100 (and 50, 200) evaluations on
   widths, unrolling and flags, declared constraints (thread-count bounds, divisibility) and
   undeclared run-time failures (a shared-memory bound), log-time a sum of smooth per-parameter
   effects plus a few random pairwise interactions;
-- with --synthetic-wide N, wide synthetic spaces (seeded 6000+) built alike but with 8-10
+- with --synthetic-wide N, wide synthetic spaces (seeded 6000+) built alike but with 8-9
   choices among numbers (block sizes in steps of 8-32, up to 16 values), whose whole two-step
   neighbourhood does not fit in the screened offspring (`reshape_share` is active there);
   half of them (odd seeds) with bowls in the thread count and tile area, half without;
@@ -247,11 +247,11 @@ def _index_grid(sizes: np.ndarray) -> np.ndarray:
 
 def synthetic_wide(seed: int) -> Kernel:
     """A kernel-like space whose whole two-step neighbourhood does not fit in the screened
-    offspring (so `reshape_share` is active): 8-10 choices among numbers, block sizes in steps
-    of 8-32 (up to 16 values), tiles, unrolling, work per thread; declared thread-count and
-    divisibility constraints, undeclared shared-memory and register failures. Odd seeds add
-    bowls in the thread count (bx * by) and tile area (tx * ty); even seeds have no product
-    structure at all."""
+    offspring (so `reshape_share` is active): 8-10 choices among numbers wanted (8-9 fit
+    under `_WIDE_CAP` on seeds 6000-6039), block sizes in steps of 8-32 (up to 16 values),
+    tiles, unrolling, work per thread; declared thread-count and divisibility constraints,
+    undeclared shared-memory and register failures. Odd seeds add bowls in the thread count
+    (bx * by) and tile area (tx * ty); even seeds have no product structure at all."""
     model = WideModel(seed)
     kernel = WideKernel(f"wide_{seed}", {}, model.keys, model.params, model.conditions)
     kernel.model = model
