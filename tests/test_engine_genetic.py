@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
+from collections import deque
 
 import numpy as np
 import pytest
@@ -387,6 +388,116 @@ def test_local_search_screens_the_incumbents_feasible_neighbourhood() -> None:
     engine.seen.update(told)
     engine.ask(2, 1)
     assert not neighbourhood <= set(engine._candidates(4))  # bred offspring alone miss some
+
+
+def test_reshapes_move_numeric_choices_by_rank_halving_doubling_and_in_opposite_pairs() -> None:
+    from compileiq.engines._variation import Variation
+
+    space = SearchSpace.from_input({
+        "bx": ss.choice([1, 2, 4, 8, 16]), "by": ss.choice([16, 24, 32, 48, 64, 96, 128]),
+        "mode": ss.choice(["a", "b"]), "unroll": ss.choice([0, 1]),
+    })
+    variation = Variation(space, None, 0.9, 2)
+    bx, by = ([1, 2, 4, 8, 16], [16, 24, 32, 48, 64, 96, 128])
+
+    def decode(row: list[int]) -> tuple[int, int]:
+        return bx[row[0]], by[row[1]]
+
+    genome = np.array([2, 3, 1, 0])  # bx 4, by 48, mode b, unroll 0
+    rows = variation.reshapes(genome)
+    shapes = [decode(r) for r in rows.tolist()]
+    assert sorted(shapes) == sorted([
+        (2, 48), (8, 48),  # bx: its neighbouring ranks, which are also half and twice it
+        (4, 32), (4, 64), (4, 24), (4, 96),  # by: neighbouring ranks, nearest half (24), twice (96)
+        (2, 96), (8, 24),  # the pair in opposite directions: the same product, another shape
+    ])
+    assert (rows[:, 2:] == genome[2:]).all()  # a choice of strings and a two-value choice stay put
+    # at the ends of the scales: no value beyond, no move
+    corner = [decode(r) for r in variation.reshapes(np.array([0, 6, 0, 0])).tolist()]
+    assert sorted(corner) == sorted([(2, 128), (1, 96), (1, 64), (2, 64)])
+
+
+def test_nearest_scaled_value_is_the_nearest_by_ratio_beyond_the_current_one() -> None:
+    from compileiq.engines._variation import _nearest_scaled
+
+    def expected(numbers: list[float], factor: float) -> list[int]:
+        out = []
+        for current in numbers:
+            beyond = [
+                j for j, v in enumerate(numbers)
+                if current != 0 and v * current > 0 and (abs(v) > abs(current)) == (factor > 1) and v != current
+            ]
+            # nearest to factor * current by ratio; a tie goes to the value nearer the current one
+            def key(j: int, current: float = current) -> tuple[float, float]:
+                return round(abs(math.log(numbers[j] / (factor * current))), 9), abs(math.log(numbers[j] / current))
+
+            out.append(min(beyond, key=key) if beyond else -1)
+        return out
+
+    rng = random.Random(5)
+    pool = [*range(-40, 0), *range(1, 41), 0, 0.25, 0.5, 1.5, 3.7]
+    for _ in range(500):
+        numbers = [float(v) for v in rng.sample(pool, rng.randint(1, 12))]
+        for factor in (0.5, 2.0):
+            assert _nearest_scaled(np.array(numbers), factor).tolist() == expected(numbers, factor), (numbers, factor)
+    # a tie (12 lies as far from 8 as from 18 by ratio) goes to the smaller step
+    assert _nearest_scaled(np.array([6.0, 8.0, 18.0]), 2.0).tolist() == [1, 2, -1]
+
+
+RESHAPE_SPACE = {k: ss.choice([4 * i for i in range(1, 13)]) for k in "abcd"}  # 12 numbers each
+
+
+def _trained_engine(**options: object) -> GeneticEngine:
+    space = SearchSpace.from_input(RESHAPE_SPACE)
+    engine = GeneticEngine(space, pool_size=4, seed=11, local_search=0, **options)
+    told = engine.ask(4, 0) + engine.fresh_random(12)
+
+    def cost(g: tuple[int, ...]) -> float:
+        return sum((v - 5) ** 2 for v in g) + 0.1 * g[0]
+
+    engine.tell([Evaluation(g, (cost(g),)) for g in told])
+    engine.ask(1, 1)  # prepares the generation: parents ranked, surrogate fitted
+    return engine
+
+
+def test_reshape_share_keeps_part_of_each_batch_for_the_reshape_neighbourhood() -> None:
+    space = SearchSpace.from_input(RESHAPE_SPACE)
+    with pytest.raises(ValueError, match="reshape_share=1.5"):
+        GeneticEngine(space, reshape_share=1.5)
+    with pytest.raises(TypeError, match="reshape_share='half'"):
+        GeneticEngine(space, reshape_share="half")
+    assert GeneticEngine(space).reshape_share == 0.5
+    for share, kept in ((0.5, 4), (1.0, 8)):
+        engine = _trained_engine(reshape_share=share)
+        assert engine._parents_array is not None
+        # the whole two-step neighbourhood (4 x 11 + 6 x 121) does not fit in 8 x 25 screened
+        assert engine._variation.neighbours(engine._parents_array[0], True, 8 * 25) is None
+        shapes = {tuple(r) for p in engine._parents_array[:4] for r in engine._variation.reshapes(p).tolist()}
+        batch = engine._candidates(8)  # every candidate screened, the batch first
+        assert shapes - engine.seen <= set(batch)  # the whole reshape neighbourhood is screened
+        assert all(g in shapes for g in batch[:kept])
+        assert engine._reserved == set(batch[:kept])
+    engine = _trained_engine(reshape_share=0.0)
+    assert engine._parents_array is not None
+    shapes = {tuple(r) for p in engine._parents_array[:4] for r in engine._variation.reshapes(p).tolist()}
+    batch = engine._candidates(8)
+    assert not engine._reserved and not shapes - engine.seen <= set(batch)  # bred offspring miss some
+
+
+def test_reshape_share_stays_first_when_the_queue_is_re_ranked_asynchronously() -> None:
+    engine = _trained_engine()
+    engine._queue = deque(engine._candidates(16))
+    reserved = set(engine._reserved)
+    assert len(reserved) == 8
+    # a worse score arrives while two candidates are in flight: the queue is re-ranked, not rebuilt
+    flying = [engine._queue.popleft() for _ in range(2)]
+    engine.seen.update(flying)
+    engine.pending = (flying[1],)
+    engine.tell([Evaluation(flying[0], (1e6,))])
+    [asked] = engine.ask(1, 1)
+    assert engine._conditioned == len(engine._costs)  # the surrogate took the new score in
+    assert asked in reserved
+    assert [g in reserved for g in list(engine._queue)[:5]] == [True] * 5
 
 
 # -- re-measurement on noisy objectives ------------------------------------------------------

@@ -9,6 +9,10 @@ gene is switched on or off.
 
 `neighbours` lists a genome's whole one- and two-step neighbourhood (every other value of a
 choice, nearby grid points of a range, knockout toggled), for a local, exhaustive move.
+`reshapes` lists a much smaller one: for choices among numbers, the values nearest half and
+twice the current one and the neighbouring ranks, and for each pair of them the coupled
+opposite moves (one halved, the other doubled) that keep a product such as a thread block's
+size.
 """
 
 from __future__ import annotations
@@ -33,10 +37,15 @@ class Variation:
         self.is_range = np.array([isinstance(p.config, RangeParamConfig) for p in space.params], dtype=bool)
         # ordinal choices: value index -> rank, and rank -> value index
         self.ranks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # ordinal choices: value index -> index of the value nearest half / twice it (-1: none)
+        self.scaled: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for gene, param in enumerate(space.params):
             ranks = ordinal_ranks(param.config)
             if ranks is not None:
                 self.ranks[gene] = (ranks, np.argsort(ranks))
+                numbers = np.array(param.config.vals, dtype=float)  # type: ignore[union-attr]
+                self.scaled[gene] = (_nearest_scaled(numbers, 0.5), _nearest_scaled(numbers, 2.0))
+        self.ordinal_genes = np.array(sorted(self.ranks), dtype=np.int64)
         self.mutable = (self.sizes > 1) | self.knockable
         self.mutable_genes = np.flatnonzero(self.mutable)
         count = max(len(self.mutable_genes), 1)
@@ -89,6 +98,37 @@ class Variation:
         if not blocks:
             return np.zeros((0, len(genome)), dtype=np.int64)
         return np.concatenate(blocks)
+
+    def reshapes(self, genome: np.ndarray) -> np.ndarray:
+        """A multiplicative neighbourhood over the choices among numbers: each moved to its
+        neighbouring ranks and to the values nearest half and twice its own, and each pair moved
+        in opposite directions (one halved, the other doubled: the same product, another shape).
+        Tens of genomes on kernel spaces, where the whole two-step neighbourhood is hundreds."""
+        genes = [int(g) for g in self.ordinal_genes if genome[g] != KNOCKED_OUT]
+        rows: list[np.ndarray] = []
+        halves: dict[int, int] = {}
+        doubles: dict[int, int] = {}
+        for g in genes:
+            value = int(genome[g])
+            to_rank, to_index = self.ranks[g]
+            halves[g], doubles[g] = int(self.scaled[g][0][value]), int(self.scaled[g][1][value])
+            rank = int(to_rank[value])
+            moves = {int(to_index[r]) for r in (rank - 1, rank + 1) if 0 <= r < len(to_index)}
+            moves |= {v for v in (halves[g], doubles[g]) if v >= 0}
+            for v in sorted(moves):
+                row = genome.copy()
+                row[g] = v
+                rows.append(row)
+        for i, a in enumerate(genes):
+            for b in genes[i + 1:]:
+                for va, vb in ((halves[a], doubles[b]), (doubles[a], halves[b])):
+                    if va >= 0 and vb >= 0:
+                        row = genome.copy()
+                        row[a], row[b] = va, vb
+                        rows.append(row)
+        if not rows:
+            return np.zeros((0, len(genome)), dtype=np.int64)
+        return np.array(rows, dtype=np.int64)
 
     def offspring(self, parents: np.ndarray, count: int, rng: Generator) -> np.ndarray:
         """`count` children of `parents`, whose rows are ordered best first."""
@@ -159,3 +199,38 @@ class Variation:
                 else:
                     new[idx] = (current + rng.integers(1, size, size=len(idx))) % size
             children[rows, gene] = new
+
+
+def _nearest_scaled(numbers: np.ndarray, factor: float) -> np.ndarray:
+    """For each value, the index of the value nearest `factor` times it (by ratio) among those of
+    the same sign beyond it in that direction (larger in magnitude for a factor above 1); -1 at
+    the end of the scale and for 0. A tie goes to the value nearer the current one."""
+    out = np.full(len(numbers), -1, dtype=np.int64)
+    shift = float(np.log(factor))
+    for sign in (1.0, -1.0):
+        group = np.flatnonzero(np.sign(numbers) == sign)
+        if len(group) < 2:
+            continue
+        group = group[np.argsort(np.abs(numbers[group]), kind="stable")]
+        logs = np.log(np.abs(numbers[group]))  # ascending, distinct (ordinal choices)
+        position = np.arange(len(group))
+        slot = np.searchsorted(logs, logs + shift)  # logs[slot - 1] < target <= logs[slot]
+        if shift > 0:
+            # candidates: just below the target (when still beyond the value) and just above it
+            low = np.maximum(slot - 1, position + 1)
+            high = np.minimum(slot, len(group) - 1)
+            valid = position < len(group) - 1
+        else:
+            low = np.maximum(slot - 1, 0)
+            high = np.minimum(slot, position - 1)
+            valid = position > 0
+        low, high = np.clip(low, 0, len(group) - 1), np.clip(high, 0, len(group) - 1)
+        below, above = np.abs(logs[low] - logs - shift), np.abs(logs[high] - logs - shift)
+        # the nearer of the two; on a tie the one nearer the current value
+        nearer = low if shift > 0 else high
+        farther = high if shift > 0 else low
+        near_distance = below if shift > 0 else above
+        far_distance = above if shift > 0 else below
+        pick = np.where(far_distance < near_distance - 1e-9, farther, nearer)
+        out[group[valid]] = group[pick[valid]]
+    return out
