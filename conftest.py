@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import sys
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -46,9 +45,9 @@ def _timeout() -> float:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """Arm the timer for this test's set-up, call and tear-down; disarm it after."""
-    seconds = _LIMIT[0] if _LIMIT else _timeout()
+    seconds = _LIMIT[0]
     if seconds:
-        faulthandler.dump_traceback_later(seconds, exit=True, file=_STDERR[0] if _STDERR else sys.stderr)
+        faulthandler.dump_traceback_later(seconds, exit=True, file=_STDERR[0])
     try:
         return (yield)
     finally:

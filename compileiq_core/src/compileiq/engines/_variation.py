@@ -17,6 +17,8 @@ size.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.random import Generator
 
@@ -204,33 +206,16 @@ class Variation:
 def _nearest_scaled(numbers: np.ndarray, factor: float) -> np.ndarray:
     """For each value, the index of the value nearest `factor` times it (by ratio) among those of
     the same sign beyond it in that direction (larger in magnitude for a factor above 1); -1 at
-    the end of the scale and for 0. A tie goes to the value nearer the current one."""
-    out = np.full(len(numbers), -1, dtype=np.int64)
-    shift = float(np.log(factor))
-    for sign in (1.0, -1.0):
-        group = np.flatnonzero(np.sign(numbers) == sign)
-        if len(group) < 2:
+    the end of the scale and for 0. A tie goes to the value nearer the current one. Run once per
+    gene at set-up, over a choice's few values: a plain double loop."""
+    values = [float(v) for v in numbers]
+    out = np.full(len(values), -1, dtype=np.int64)
+    for i, current in enumerate(values):
+        if current == 0:
             continue
-        group = group[np.argsort(np.abs(numbers[group]), kind="stable")]
-        logs = np.log(np.abs(numbers[group]))  # ascending, distinct (ordinal choices)
-        position = np.arange(len(group))
-        slot = np.searchsorted(logs, logs + shift)  # logs[slot - 1] < target <= logs[slot]
-        if shift > 0:
-            # candidates: just below the target (when still beyond the value) and just above it
-            low = np.maximum(slot - 1, position + 1)
-            high = np.minimum(slot, len(group) - 1)
-            valid = position < len(group) - 1
-        else:
-            low = np.maximum(slot - 1, 0)
-            high = np.minimum(slot, position - 1)
-            valid = position > 0
-        low, high = np.clip(low, 0, len(group) - 1), np.clip(high, 0, len(group) - 1)
-        below, above = np.abs(logs[low] - logs - shift), np.abs(logs[high] - logs - shift)
-        # the nearer of the two; on a tie the one nearer the current value
-        nearer = low if shift > 0 else high
-        farther = high if shift > 0 else low
-        near_distance = below if shift > 0 else above
-        far_distance = above if shift > 0 else below
-        pick = np.where(far_distance < near_distance - 1e-9, farther, nearer)
-        out[group[valid]] = group[pick[valid]]
+        beyond = [j for j, v in enumerate(values)
+                  if v * current > 0 and v != current and (abs(v) > abs(current)) == (factor > 1)]
+        if beyond:
+            out[i] = min(beyond, key=lambda j: (round(abs(math.log(values[j] / (factor * current))), 9),
+                                                abs(math.log(values[j] / current))))
     return out
