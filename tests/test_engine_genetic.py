@@ -614,3 +614,55 @@ def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_
         "the resumed run replays the journal (repeats included) and goes on as the uninterrupted one")
     assert reference_search.recommended is not None and frozen(reference_search.recommended) in set(params)
     assert frozen(resumed_search.recommended) == frozen(reference_search.recommended)
+
+
+SPREAD_SPACE = {"bx": ss.choice([1, 2, 4, 8, 16, 32]), "by": ss.choice(list(range(32, 257, 8))),
+                "t": ss.choice([1, 2, 3, 4]), "s": ss.choice([0, 1]), "mode": ss.choice(["a", "b"])}
+
+
+def _spread_features(engine: GeneticEngine, genomes: list) -> np.ndarray:
+    rows = np.array(genomes, dtype=np.int64)
+    rows[:, 4] = 0  # the string choice does not count
+    return engine._encoder(rows)
+
+
+def test_initial_spread_option_is_validated() -> None:
+    space = SearchSpace.from_input(SPREAD_SPACE)
+    assert GeneticEngine(space).initial_spread == 16
+    with pytest.raises(ValueError, match="initial_spread=-1"):
+        GeneticEngine(space, initial_spread=-1)
+    with pytest.raises(TypeError, match="initial_spread='wide'"):
+        GeneticEngine(space, initial_spread="wide")
+
+
+def test_initial_spread_keeps_the_first_generation_spread_out() -> None:
+    space = SearchSpace.from_input(SPREAD_SPACE).with_constraints(["32 <= bx * by <= 1024"])
+    spread_min, plain_min, spread_values, plain_values = [], [], [], []
+    for seed in range(20):
+        spread, plain = GeneticEngine(space, seed=seed), GeneticEngine(space, seed=seed, initial_spread=0)
+        first, other = spread.ask(16, 0), plain.ask(16, 0)
+        assert len(set(first)) == 16 and set(first) == spread.seen  # only the kept ones are marked seen
+        assert all(space.is_feasible(g) for g in first)
+        for engine, genomes, minima, values in ((spread, first, spread_min, spread_values),
+                                               (plain, other, plain_min, plain_values)):
+            x = _spread_features(engine, genomes)
+            distances = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+            minima.append(distances[np.triu_indices(16, 1)].min())
+            values.append(len({g[1] for g in genomes}))  # distinct by values covered
+        # the same seed gives the same first generation
+        assert GeneticEngine(space, seed=seed).ask(16, 0) == first
+    assert min(spread_min) > 0 and np.mean(spread_min) > 2 * np.mean(plain_min)
+    assert np.mean(spread_values) > np.mean(plain_values)
+
+
+def test_initial_spread_leaves_spaces_without_numeric_choices_unchanged() -> None:
+    space = SearchSpace.from_input({"x": ss.range(0, 100), "mode": ss.choice(["a", "b", "c"]),
+                                    "flag": ss.literal(1, knockout_prob=0.5)})
+    for seed in range(5):
+        spread, plain = GeneticEngine(space, seed=seed), GeneticEngine(space, seed=seed, initial_spread=0)
+        for generation in range(3):
+            batch = spread.ask(10, generation)
+            assert batch == plain.ask(10, generation)
+            told = [Evaluation(g, (float(g[0]),)) for g in batch]
+            spread.tell(told)
+            plain.tell(told)
