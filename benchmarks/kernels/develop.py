@@ -55,6 +55,13 @@ VARIANTS: dict[str, dict] = {
     "reshape 0.75": {"reshape_share": 0.75},
     "remeasure 0.2": {"remeasure": 0.2},
     "remeasure 0.2 no reshape": {"remeasure": 0.2, "reshape_share": 0.0},
+    # ninth round: features derived from the declared constraints (see README); the rank and
+    # raw-value encodings and the products-only / bounds-only selections were temporary options
+    "derived 0.5": {"derived_features": 0.5},
+    "derived 1": {"derived_features": 1.0},
+    "derived 2": {"derived_features": 2.0},
+    "derived 4": {"derived_features": 4.0},
+    "derived 8": {"derived_features": 8.0},
 }
 
 

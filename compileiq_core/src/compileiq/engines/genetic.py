@@ -118,6 +118,13 @@ class GeneticEngine(Engine):
             queue). Spaces without such choices are unchanged. On a measured dedispersion space
             (held-out seeds, noise-free) it took the runs within 0.16 % of the best at 100
             evaluations from 95 to 129 of 300, at 200 from 177 to 255.
+        derived_features: weight of the features the surrogate derives from the declared
+            expression constraints (default 0: none): one per distinct arithmetic operand of a
+            comparison or of `%` that reads two or more parameters (a thread count in
+            `32 <= bx * by <= 1024`, a tile's shared memory, `MDIMC * VWM` in a divisibility
+            rule), its log2 (or its rank when not positive) scaled to [0, weight] like the rank
+            feature. Callable constraints name none; without expression constraints nothing
+            changes.
         measurement_noise: relative standard deviation of repeated measurements of one
             configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
             `Search.recommended`) guards against the winner's curse; see `recommend`.
@@ -169,7 +176,8 @@ class GeneticEngine(Engine):
                                     self.tournament_size)
         default_ordinal = 1.0 if self.num_objectives == 1 else 0.0
         self.ordinal_weight = _number("ordinal_weight", options.get("ordinal_weight", default_ordinal), 0, 10)
-        self._encoder = Encoder(space, self.ordinal_weight)
+        self.derived_features = _number("derived_features", options.get("derived_features", _DERIVED), 0, 10)
+        self._encoder = Encoder(space, self.ordinal_weight, self.derived_features)
         self._feasible = FeasibilityMask(space)
         self._genomes: list[Genome] = []
         self._costs: list[tuple[float, ...] | None] = []
@@ -592,7 +600,9 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
     "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise", "remeasure",
-    "local_search", "ordinal_weight", "reshape_share",
+    "local_search", "ordinal_weight", "reshape_share", "derived_features",
 })
+
+_DERIVED = 0.0
 
 _REMEASURE = 0.0
