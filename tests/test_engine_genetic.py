@@ -664,7 +664,8 @@ def test_derived_features_are_validated_and_change_nothing_without_constraints()
         GeneticEngine(space, derived_features=-1)
     with pytest.raises(TypeError, match="derived_features='yes'"):
         GeneticEngine(space, derived_features="yes")
-    assert GeneticEngine(space).derived_features == 0.0
+    assert GeneticEngine(space).derived_features == 2.0
+    assert GeneticEngine(space, num_objectives=2).derived_features == 0.0
 
     def measure(config: dict) -> float:
         return (math.log2(config["bx"] * config["by"]) - 6) ** 2 + config["t"] + (config["mode"] == "b")
@@ -673,9 +674,9 @@ def test_derived_features_are_validated_and_change_nothing_without_constraints()
         return _drive(GeneticEngine(space, pool_size=8, seed=5, local_search=None, **options), space, measure, 48)
 
     # no constraints, or only callables: nothing derived, the same trajectory
-    assert trace(space, derived_features=2.0) == trace(space)
+    assert trace(space, derived_features=2.0) == trace(space, derived_features=0.0)
     only_callable = space.with_constraints([lambda c: c["bx"] * c["by"] <= 128])
-    assert trace(only_callable, derived_features=2.0) == trace(only_callable)
+    assert trace(only_callable, derived_features=2.0) == trace(only_callable, derived_features=0.0)
     constrained = space.with_constraints(DERIVED_RULES)
-    assert trace(constrained, derived_features=0.0) == trace(constrained)
-    assert trace(constrained, derived_features=2.0) != trace(constrained)
+    assert trace(constrained, derived_features=2.0) == trace(constrained)
+    assert trace(constrained, derived_features=2.0) != trace(constrained, derived_features=0.0)

@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict] = {
     "derived 2": {"derived_features": 2.0},
     "derived 4": {"derived_features": 4.0},
     "derived 8": {"derived_features": 8.0},
+    "no derived": {"derived_features": 0.0},  # the default before the ninth round
 }
 
 
