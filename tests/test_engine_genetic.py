@@ -680,3 +680,16 @@ def test_derived_features_are_validated_and_change_nothing_without_constraints()
     constrained = space.with_constraints(DERIVED_RULES)
     assert trace(constrained, derived_features=2.0) == trace(constrained)
     assert trace(constrained, derived_features=2.0) != trace(constrained, derived_features=0.0)
+
+
+def test_a_derived_feature_is_zero_where_a_parameter_it_reads_is_knocked_out() -> None:
+    from compileiq.engines._surrogate import Encoder
+
+    space = SearchSpace.from_input({"unroll": ss.range(1, 8, knockout_prob=0.5), "vector": ss.choice([1, 2, 4, 8])})
+    space = space.with_constraints(["unroll * vector <= 16"])
+    plain, derived = Encoder(space, 1.0), Encoder(space, 1.0, 1.0)
+    assert derived.width == plain.width + 1
+    unrolls = [space.params[0].config.at(i) for i in range(space.params[0].size)]
+    low, high = math.log2(min(unrolls)), math.log2(max(unrolls) * 8)
+    x = derived(np.array([[KNOCKED_OUT, 3], [1, 3]]))[:, -1]
+    assert x == pytest.approx([0.0, (math.log2(unrolls[1] * 8) - low) / (high - low)])
