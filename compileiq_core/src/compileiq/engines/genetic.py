@@ -126,6 +126,16 @@ class GeneticEngine(Engine):
             spaces (held-out seeds, noise-free) it took the runs within 0.16 % of the best
             dedispersion configuration at 100 evaluations from 129 to 160 of 300, and gemm's
             runs at the optimum from 211 to 230 of 300.
+        derived_features: weight of the features the surrogate derives from the declared
+            expression constraints (default 0: none): one per distinct arithmetic operand of a
+            comparison or of `%` that reads two or more parameters (a thread count in
+            `32 <= bx * by <= 1024`, a tile's shared memory, `MDIMC * VWM` in a divisibility
+            rule), its log2 (or its rank when not positive) scaled to [0, weight] like the rank
+            feature. Default 2 with one objective, 0 (none) with several, where it was not
+            measured. Callable constraints name none; without expression constraints nothing
+            changes. On measured kernel spaces (held-out seeds, 100 evaluations, noise-free) it
+            found the optimum more often: convolution 124 -> 146 runs of 300, gemm 211 -> 238;
+            dedispersion unchanged (129 -> 136 within 0.16 %).
         measurement_noise: relative standard deviation of repeated measurements of one
             configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
             `Search.recommended`) guards against the winner's curse; see `recommend`.
@@ -178,7 +188,9 @@ class GeneticEngine(Engine):
                                     self.tournament_size)
         default_ordinal = 1.0 if self.num_objectives == 1 else 0.0
         self.ordinal_weight = _number("ordinal_weight", options.get("ordinal_weight", default_ordinal), 0, 10)
-        self._encoder = Encoder(space, self.ordinal_weight)
+        default_derived = _DERIVED if self.num_objectives == 1 else 0.0
+        self.derived_features = _number("derived_features", options.get("derived_features", default_derived), 0, 10)
+        self._encoder = Encoder(space, self.ordinal_weight, self.derived_features)
         self._feasible = FeasibilityMask(space)
         self._genomes: list[Genome] = []
         self._costs: list[tuple[float, ...] | None] = []
@@ -308,7 +320,7 @@ class GeneticEngine(Engine):
         self.seen.difference_update(drawn)
         rows = np.zeros((len(drawn), len(self.space.params)), dtype=np.int64)
         rows[:, numbers] = np.array(drawn, dtype=np.int64)[:, numbers]
-        x = self._encoder(rows)
+        x = Encoder(self.space, self.ordinal_weight)(rows)  # without derived features
         picked = [0]
         nearest = ((x - x[0]) ** 2).sum(axis=1)
         nearest[0] = -1.0
@@ -636,7 +648,9 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
     "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise", "remeasure",
-    "local_search", "ordinal_weight", "reshape_share", "initial_spread",
+    "local_search", "ordinal_weight", "reshape_share", "initial_spread", "derived_features",
 })
+
+_DERIVED = 2.0  # derived_features with one objective (see its docs)
 
 _REMEASURE = 0.0
