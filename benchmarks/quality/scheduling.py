@@ -96,10 +96,11 @@ def regret(name: str, seed: int, scheduling: str, args: argparse.Namespace, cach
         value = problem.evaluate(config)
         return INVALID_SCORE if value is None else value
 
+    options = json.loads(getattr(args, "engine_options", "{}"))
     search = Search(objective_function=objective, search_space=space_of(problem),
                     search_config=SearchConfiguration(generations=args.generations, pool_size=args.pool,
                                                       scheduling=scheduling),
-                    worker_type="virtual-clock", engine=EngineConfig("genetic", {"seed": seed, **json.loads(args.engine_options)}),
+                    worker_type="virtual-clock", engine=EngineConfig("genetic", {"seed": seed, **options}),
                     cache_folder=cache, disable_progress_bar=True, exit_on_failure=False)
     frame = search.start(num_workers=args.window, clock_seed=seed).get_results()
     values = [float(v) for v in frame["score_1"] if v != INVALID_SCORE]
