@@ -273,6 +273,30 @@ class GaussianProcess:
                 pass
         return mean, np.sqrt(np.clip(var, 1e-12, None))
 
+    def sample_believing(self, x: np.ndarray, others: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One joint draw of the latent function at rows `x` from the posterior that also
+        believes rows `others` at their predicted means (see `predict_believing`)."""
+        k = _matern(_sq_dist(x, self.x), self.length_scale)
+        weights = k @ self._inverse
+        mean = k @ self._alpha
+        cov = _matern(_sq_dist(x, x), self.length_scale) - weights @ k.T
+        if len(others):
+            k_others = _matern(_sq_dist(self.x, others), self.length_scale)
+            cross = _matern(_sq_dist(x, others), self.length_scale) - weights @ k_others
+            shared = _matern(_sq_dist(others, others), self.length_scale) + self.noise * np.eye(len(others))
+            shared -= k_others.T @ self._inverse @ k_others
+            try:
+                cov -= cross @ np.linalg.inv(shared) @ cross.T
+            except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+                pass
+        draw = rng.standard_normal(len(mean))
+        try:  # a little jitter: near-identical candidates make the covariance near-singular
+            root = np.linalg.cholesky(cov + 1e-6 * np.eye(len(mean)))
+        except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+            values, vectors = np.linalg.eigh(0.5 * (cov + cov.T))
+            root = vectors * np.sqrt(np.clip(values, 0.0, None))
+        return np.asarray(mean + root @ draw)
+
     def smoothed(self) -> np.ndarray:
         """Posterior mean at the training points: measured values with the noise taken out."""
         return self.y - self.noise * self._alpha

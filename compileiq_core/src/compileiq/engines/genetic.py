@@ -63,7 +63,8 @@ class GeneticEngine(Engine):
     flight): generation 0 ends after `pool_size` draws, and each ask that follows new scores
     conditions the surrogate on them (hyper-parameters stay those fitted for the group), takes
     the candidates in flight in at their predicted values, and re-ranks the queued offspring
-    (see `_refresh`); a score that beats every earlier one makes the parents breed again at
+    (see `_refresh`; for the first `thompson` evaluations by one posterior draw, see
+    `_thompson`); a score that beats every earlier one makes the parents breed again at
     once (see `_new_incumbent`). Generational runs (no `pending`) are unchanged by this.
 
     Noise: the surrogate's noise level is fitted (leave-one-out), and with one objective the
@@ -136,6 +137,16 @@ class GeneticEngine(Engine):
             changes. On measured kernel spaces (held-out seeds, 100 evaluations, noise-free) it
             found the optimum more often: convolution 124 -> 146 runs of 300, gemm 211 -> 238;
             dedispersion unchanged (129 -> 136 within 0.16 %).
+        thompson: asynchronous scheduling, one objective: while fewer than this many
+            evaluations were told, each ask serves the queued candidate that minimizes one joint
+            draw from the surrogate's posterior (believing the candidates in flight), rather
+            than the one with the highest expected improvement (asynchronous parallel Thompson
+            sampling, Kandasamy et al. 2018); default 64, 0 turns it off. The draws spread the
+            early asks as a generational batch's spread does: on the flags problem (deceptive
+            flag pairs, held-out seeds) asynchronous runs ended within 5 % of the optimum on
+            99 of 200 seeds against 83 without it (generational: 98); on sphere and kernel
+            spaces it gives back part of the lead asynchronous mode had, staying level with
+            or ahead of generational runs. Generational runs (no `pending`) are unchanged.
         measurement_noise: relative standard deviation of repeated measurements of one
             configuration (e.g. 0.01 for 1 %); default 0. When set, `recommend()` (reported as
             `Search.recommended`) guards against the winner's curse; see `recommend`.
@@ -180,6 +191,7 @@ class GeneticEngine(Engine):
         self.local_search = None if local is None else _number("local_search", local, 0, 10**9, integer=True)
         self.reshape_share = _number("reshape_share", options.get("reshape_share", 0.5), 0, 1)
         self.initial_spread = _number("initial_spread", options.get("initial_spread", 16), 0, 1000, integer=True)
+        self.thompson = _number("thompson", options.get("thompson", 64), 0, 10**9, integer=True)
         self._reserved: set[Genome] = set()  # queued candidates that a reshape share keeps first
         self.remeasure = _number("remeasure", options.get("remeasure", _REMEASURE), 0, 0.5)
         self._noise = Remeasurement(self.remeasure if self.num_objectives == 1 else 0.0, self.measurement_noise)
@@ -231,11 +243,14 @@ class GeneticEngine(Engine):
             if not self._costs and not self.pending and self.initial_spread > 1:
                 return self._spread_initial(n)
             return self.fresh_random(n)
+        thompson = bool(self.pending) and self.num_objectives == 1 and len(self._costs) < self.thompson
         if self._prepared != generation or self._new_incumbent():
             self._prepare(generation)
             self._conditioned, self._base = len(self._costs), None
         elif self.pending and self._conditioned < len(self._costs):
-            self._refresh()
+            self._refresh(thompson)
+        if thompson:
+            self._thompson()
         out = self._take(n)
         for _ in range(_EXTRA_BATCHES):
             if len(out) == n:
@@ -417,8 +432,9 @@ class GeneticEngine(Engine):
         for the engine, which models the scores told so far rather than draw more at random."""
         return bool(self.pending) and len(self._costs) + len(self.pending) >= self.pool_size
 
-    def _refresh(self) -> None:
-        """Re-rank the queue with every score told since it was built (asynchronous scheduling).
+    def _refresh(self, thompson: bool = False) -> None:
+        """Re-rank the queue with every score told since it was built (asynchronous scheduling;
+        with `thompson`, only condition the surrogate: `_thompson` orders the queue).
 
         With asynchronous scheduling each ask follows a tell, while the queue was built when the
         last group completed. The surrogate is conditioned on the scores told since, with the
@@ -455,9 +471,30 @@ class GeneticEngine(Engine):
         if not head:
             self._queue = deque()
             return
+        if thompson:
+            return
         mean, std = self._predict(self._features(head))
         order = np.argsort(-expected_improvement(mean, std, self._incumbent), kind="stable")
         if self._reserved:  # the reshape share stays first
+            order = np.array(sorted(order.tolist(), key=lambda i: head[i] not in self._reserved), dtype=np.int64)
+        self._queue = deque([*(head[i] for i in order), *tail])
+
+    def _thompson(self) -> None:
+        """Asynchronous Thompson sampling (see the `thompson` option): the first `_RESCORED`
+        queued candidates ordered by one joint draw from the surrogate's posterior, which
+        believes the candidates in flight at their predictions; the draw's minimum first."""
+        if self._models is None or len(self._models) != 1 or not self._queue:
+            return
+        queued = [g for g in self._queue if g not in self.seen]
+        head, tail = queued[:_RESCORED], queued[_RESCORED:]
+        if not head:
+            self._queue = deque()
+            return
+        rng = np.random.default_rng(self.rng.getrandbits(64))
+        others = self._encoder(np.array(self.pending, dtype=np.int64))
+        draw = self._models[0].sample_believing(self._features(head), others, rng)
+        order = np.argsort(draw, kind="stable")
+        if self._reserved:
             order = np.array(sorted(order.tolist(), key=lambda i: head[i] not in self._reserved), dtype=np.int64)
         self._queue = deque([*(head[i] for i in order), *tail])
 
@@ -648,7 +685,7 @@ def _standardized(values: np.ndarray) -> np.ndarray:
 _OPTION_NAMES = frozenset({
     "mutation_probability", "crossover_probability", "tournament_size", "parents", "survivor_count",
     "screening", "fresh_share", "surrogate_points", "diversity", "measurement_noise", "remeasure",
-    "local_search", "ordinal_weight", "reshape_share", "initial_spread", "derived_features",
+    "local_search", "ordinal_weight", "reshape_share", "initial_spread", "derived_features", "thompson",
 })
 
 _DERIVED = 2.0  # derived_features with one objective (see its docs)
