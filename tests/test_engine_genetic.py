@@ -639,7 +639,8 @@ def test_initial_spread_keeps_the_first_generation_spread_out() -> None:
     space = SearchSpace.from_input(SPREAD_SPACE).with_constraints(["32 <= bx * by <= 1024"])
     spread_min, plain_min, spread_values, plain_values = [], [], [], []
     for seed in range(20):
-        spread, plain = GeneticEngine(space, seed=seed), GeneticEngine(space, seed=seed, initial_spread=0)
+        spread = GeneticEngine(space, pool_size=16, seed=seed)
+        plain = GeneticEngine(space, pool_size=16, seed=seed, initial_spread=0)
         first, other = spread.ask(16, 0), plain.ask(16, 0)
         assert len(set(first)) == 16 and set(first) == spread.seen  # only the kept ones are marked seen
         assert all(space.is_feasible(g) for g in first)
@@ -650,7 +651,7 @@ def test_initial_spread_keeps_the_first_generation_spread_out() -> None:
             minima.append(distances[np.triu_indices(16, 1)].min())
             values.append(len({g[1] for g in genomes}))  # distinct by values covered
         # the same seed gives the same first generation
-        assert GeneticEngine(space, seed=seed).ask(16, 0) == first
+        assert GeneticEngine(space, pool_size=16, seed=seed).ask(16, 0) == first
     assert min(spread_min) > 0 and np.mean(spread_min) > 2 * np.mean(plain_min)
     assert np.mean(spread_values) > np.mean(plain_values)
 

@@ -190,6 +190,8 @@ class GeneticEngine(Engine):
         local = options.get("local_search", 64)
         self.local_search = None if local is None else _number("local_search", local, 0, 10**9, integer=True)
         self.reshape_share = _number("reshape_share", options.get("reshape_share", 0.5), 0, 1)
+        self._initial: deque[Genome] = deque()  # the first generation's spread picks not yet asked
+        self._numbers = [i for i, p in enumerate(space.params) if _among_numbers(p.config)]
         self.initial_spread = _number("initial_spread", options.get("initial_spread", 16), 0, 1000, integer=True)
         self.thompson = _number("thompson", options.get("thompson", 64), 0, 10**9, integer=True)
         self._reserved: set[Genome] = set()  # queued candidates that a reshape share keeps first
@@ -240,9 +242,11 @@ class GeneticEngine(Engine):
                 f"{self.space.feasible_cardinality} feasible, {n} asked."
             )
         if not any(c is not None for c in self._costs) or (generation == 0 and not self._model_early()):
-            if not self._costs and not self.pending and self.initial_spread > 1:
-                return self._spread_initial(n)
-            return self.fresh_random(n)
+            if (not self._costs and not self.pending and self.initial_spread > 1 and self._numbers
+                    and self._encoder.width and not self._initial):
+                self._initial = deque(self._spread_initial(max(n, self.pool_size)))
+            out = self._take_initial(n)
+            return out + self.fresh_random(n - len(out))
         thompson = bool(self.pending) and self.num_objectives == 1 and len(self._costs) < self.thompson
         if self._prepared != generation or self._new_incumbent():
             self._prepare(generation)
@@ -321,18 +325,27 @@ class GeneticEngine(Engine):
 
     # -- one generation -----------------------------------------------------------------------
 
+    def _take_initial(self, n: int) -> list[Genome]:
+        """Up to `n` of the first generation's spread picks not yet asked, marked as seen (with
+        asynchronous scheduling the first ask takes the window's worth, the next ones the rest)."""
+        out: list[Genome] = []
+        while self._initial and len(out) < n:
+            genome = self._initial.popleft()
+            if genome not in self.seen:
+                self.seen.add(genome)
+                out.append(genome)
+        return out
+
     def _spread_initial(self, n: int) -> list[Genome]:
         """The first `n` configurations: `initial_spread` times as many drawn from the initial
         distribution, the `n` kept picked greedily, each the farthest from those picked before
         (over the surrogate's features of the choices among numbers only: ranges would be pushed
         to their ends, and spreading other choices did worse on the compiler-flags problem)."""
-        numbers = [i for i, p in enumerate(self.space.params) if _among_numbers(p.config)]
-        if not numbers or not self._encoder.width:
-            return self.fresh_random(n)
+        numbers = self._numbers
         drawn = self.fresh_random(min(n * self.initial_spread, self.remaining()))
+        self.seen.difference_update(drawn)
         if len(drawn) <= n:
             return drawn
-        self.seen.difference_update(drawn)
         rows = np.zeros((len(drawn), len(self.space.params)), dtype=np.int64)
         rows[:, numbers] = np.array(drawn, dtype=np.int64)[:, numbers]
         x = Encoder(self.space, self.ordinal_weight)(rows)  # without derived features
@@ -344,9 +357,7 @@ class GeneticEngine(Engine):
             picked.append(farthest)
             nearest = np.minimum(nearest, ((x - x[farthest]) ** 2).sum(axis=1))
             nearest[picked] = -1.0
-        chosen = [drawn[i] for i in picked]
-        self.seen.update(chosen)
-        return chosen
+        return [drawn[i] for i in picked]
 
     def _take(self, n: int) -> list[Genome]:
         out: list[Genome] = []
