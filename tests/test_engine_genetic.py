@@ -614,3 +614,135 @@ def test_a_search_with_remeasurements_records_every_measurement_and_resumes(tmp_
         "the resumed run replays the journal (repeats included) and goes on as the uninterrupted one")
     assert reference_search.recommended is not None and frozen(reference_search.recommended) in set(params)
     assert frozen(resumed_search.recommended) == frozen(reference_search.recommended)
+
+
+SPREAD_SPACE = {"bx": ss.choice([1, 2, 4, 8, 16, 32]), "by": ss.choice(list(range(32, 257, 8))),
+                "t": ss.choice([1, 2, 3, 4]), "s": ss.choice([0, 1]), "mode": ss.choice(["a", "b"])}
+
+
+def _spread_features(engine: GeneticEngine, genomes: list) -> np.ndarray:
+    rows = np.array(genomes, dtype=np.int64)
+    rows[:, 4] = 0  # the string choice does not count
+    return engine._encoder(rows)
+
+
+def test_initial_spread_option_is_validated() -> None:
+    space = SearchSpace.from_input(SPREAD_SPACE)
+    assert GeneticEngine(space).initial_spread == 16
+    with pytest.raises(ValueError, match="initial_spread=-1"):
+        GeneticEngine(space, initial_spread=-1)
+    with pytest.raises(TypeError, match="initial_spread='wide'"):
+        GeneticEngine(space, initial_spread="wide")
+
+
+def test_initial_spread_keeps_the_first_generation_spread_out() -> None:
+    space = SearchSpace.from_input(SPREAD_SPACE).with_constraints(["32 <= bx * by <= 1024"])
+    spread_min, plain_min, spread_values, plain_values = [], [], [], []
+    for seed in range(20):
+        spread = GeneticEngine(space, pool_size=16, seed=seed)
+        plain = GeneticEngine(space, pool_size=16, seed=seed, initial_spread=0)
+        first, other = spread.ask(16, 0), plain.ask(16, 0)
+        assert len(set(first)) == 16 and set(first) == spread.seen  # only the kept ones are marked seen
+        assert all(space.is_feasible(g) for g in first)
+        for engine, genomes, minima, values in ((spread, first, spread_min, spread_values),
+                                               (plain, other, plain_min, plain_values)):
+            x = _spread_features(engine, genomes)
+            distances = ((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2)
+            minima.append(distances[np.triu_indices(16, 1)].min())
+            values.append(len({g[1] for g in genomes}))  # distinct by values covered
+        # the same seed gives the same first generation
+        assert GeneticEngine(space, pool_size=16, seed=seed).ask(16, 0) == first
+    assert min(spread_min) > 0 and np.mean(spread_min) > 2 * np.mean(plain_min)
+    assert np.mean(spread_values) > np.mean(plain_values)
+
+
+def test_initial_spread_leaves_spaces_without_numeric_choices_unchanged() -> None:
+    space = SearchSpace.from_input({"x": ss.range(0, 100), "mode": ss.choice(["a", "b", "c"]),
+                                    "flag": ss.literal(1, knockout_prob=0.5)})
+    for seed in range(5):
+        spread, plain = GeneticEngine(space, seed=seed), GeneticEngine(space, seed=seed, initial_spread=0)
+        for generation in range(3):
+            batch = spread.ask(10, generation)
+            assert batch == plain.ask(10, generation)
+            told = [Evaluation(g, (float(g[0]),)) for g in batch]
+            spread.tell(told)
+            plain.tell(told)
+
+
+DERIVED_SPACE = {"bx": ss.choice([1, 2, 4, 8]), "by": ss.choice([8, 16, 32]), "t": ss.choice([1, 2, 3]),
+                 "mode": ss.choice(["a", "b"])}
+DERIVED_RULES = ["16 <= bx * by <= 128", "bx % t == 0 or mode == 'a'", "(bx * by) * t < 400"]
+
+
+def test_encoder_adds_a_feature_per_derived_quantity_of_the_constraints() -> None:
+    from compileiq.engines._surrogate import Encoder
+
+    space = SearchSpace.from_input(DERIVED_SPACE).with_constraints(DERIVED_RULES)
+    plain, derived = Encoder(space, 1.0), Encoder(space, 1.0, 2.0)
+    # bx * by and (bx * by) * t; `bx % t` names no quantity of two parameters (its operands are single)
+    assert derived.width == plain.width + 2
+    genomes = np.array([[0, 0, 0, 0], [3, 2, 2, 1], [1, 1, 0, 0], [2, 0, 1, 1]])
+    extra = derived(genomes)[:, plain.width:]
+    assert np.array_equal(derived(genomes)[:, :plain.width], plain(genomes))
+    threads = np.log2([8, 256, 32, 32])  # log2 of bx * by, scaled from [3, 8] to [0, 2]
+    assert extra[:, 0] == pytest.approx((threads - 3) / 5 * 2)
+    volume = np.log2([8, 768, 32, 64])  # log2 of bx * by * t over [8, 768]
+    assert extra[:, 1] == pytest.approx((volume - 3) / (np.log2(768) - 3) * 2)
+    # a quantity that is not positive everywhere: its rank among its distinct values instead
+    signed = Encoder(space.with_constraints(["bx - by < 0"]), 1.0, 1.0)
+    assert signed.width == plain.width + 3
+    differences = np.array([-7, -24, -14, -4])  # bx - by; distinct values -31 .. 0 over the product
+    distinct = sorted({x - y for x in (1, 2, 4, 8) for y in (8, 16, 32)})
+    ranks = np.array([distinct.index(d) for d in differences]) / (len(distinct) - 1)
+    assert signed(genomes)[:, plain.width + 2] == pytest.approx(ranks)
+
+
+def test_derived_quantities_are_listed_from_expression_constraints_only() -> None:
+    space = SearchSpace.from_input(DERIVED_SPACE).with_constraints(
+        [*DERIVED_RULES, "bx*by >= 16", lambda c: c["bx"] * c["t"] < 8, "bx * t != 6"])
+    assert space.constraints is not None
+    found = space.constraints.quantities()
+    assert [q.text for q in found] == ["bx * by", "(bx * by) * t", "bx * t"]  # `bx*by` once
+    assert [q.genes for q in found] == [(0, 1), (0, 1, 2), (0, 2)]
+    assert found[0].function(np.array([2, 4]), np.array([8, 8])).tolist() == [16, 32]
+    gemm = SearchSpace.from_input({k: ss.choice([1, 2, 16]) for k in ("M", "V", "N", "K")}).with_constraints(
+        ["M % (V * N) == 0", "K % ((M * N) / V) == 0"])
+    assert gemm.constraints is not None
+    assert [q.text for q in gemm.constraints.quantities()] == ["V * N", "(M * N) / V"]
+
+
+def test_derived_features_are_validated_and_change_nothing_without_constraints() -> None:
+    space = SearchSpace.from_input(DERIVED_SPACE)
+    with pytest.raises(ValueError, match="derived_features=-1"):
+        GeneticEngine(space, derived_features=-1)
+    with pytest.raises(TypeError, match="derived_features='yes'"):
+        GeneticEngine(space, derived_features="yes")
+    assert GeneticEngine(space).derived_features == 2.0
+    assert GeneticEngine(space, num_objectives=2).derived_features == 0.0
+
+    def measure(config: dict) -> float:
+        return (math.log2(config["bx"] * config["by"]) - 6) ** 2 + config["t"] + (config["mode"] == "b")
+
+    def trace(space: SearchSpace, **options: object) -> list[tuple]:
+        return _drive(GeneticEngine(space, pool_size=8, seed=5, local_search=None, **options), space, measure, 48)
+
+    # no constraints, or only callables: nothing derived, the same trajectory
+    assert trace(space, derived_features=2.0) == trace(space, derived_features=0.0)
+    only_callable = space.with_constraints([lambda c: c["bx"] * c["by"] <= 128])
+    assert trace(only_callable, derived_features=2.0) == trace(only_callable, derived_features=0.0)
+    constrained = space.with_constraints(DERIVED_RULES)
+    assert trace(constrained, derived_features=2.0) == trace(constrained)
+    assert trace(constrained, derived_features=2.0) != trace(constrained, derived_features=0.0)
+
+
+def test_a_derived_feature_is_zero_where_a_parameter_it_reads_is_knocked_out() -> None:
+    from compileiq.engines._surrogate import Encoder
+
+    space = SearchSpace.from_input({"unroll": ss.range(1, 8, knockout_prob=0.5), "vector": ss.choice([1, 2, 4, 8])})
+    space = space.with_constraints(["unroll * vector <= 16"])
+    plain, derived = Encoder(space, 1.0), Encoder(space, 1.0, 1.0)
+    assert derived.width == plain.width + 1
+    unrolls = [space.params[0].config.at(i) for i in range(space.params[0].size)]
+    low, high = math.log2(min(unrolls)), math.log2(max(unrolls) * 8)
+    x = derived(np.array([[KNOCKED_OUT, 3], [1, 3]]))[:, -1]
+    assert x == pytest.approx([0.0, (math.log2(unrolls[1] * 8) - low) / (high - low)])

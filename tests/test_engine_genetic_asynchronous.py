@@ -17,9 +17,10 @@ def bowl(genome: Genome) -> float:
     return float((genome[0] - 10) ** 2 + (genome[1] - 10) ** 2)
 
 
-def started(seed: int = 5) -> tuple[GeneticEngine, list[Genome]]:
-    """Generation 0 told; four candidates of generation 1 asked and in flight."""
-    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed)
+def started(seed: int = 5, thompson: int = 0) -> tuple[GeneticEngine, list[Genome]]:
+    """Generation 0 told; four candidates of generation 1 asked and in flight. Asks pick by
+    expected improvement unless `thompson` (the option) says otherwise."""
+    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed, thompson=thompson)
     first = engine.ask(8, 0)
     engine.tell([Evaluation(g, (bowl(g),)) for g in first])
     return engine, engine.ask(4, 1)
@@ -131,3 +132,64 @@ def test_believing_the_candidates_in_flight_equals_conditioning_on_their_predict
     np.testing.assert_allclose(mean, plain_mean, atol=1e-9)
     assert (std <= plain_std + 1e-12).all()
     assert (std[-others:] < 0.5 * plain_std[-others:]).all()  # right next to a candidate in flight
+
+
+def test_thompson_draws_match_the_believing_posterior() -> None:
+    """`sample_believing` draws jointly from the posterior `predict_believing` describes."""
+    from compileiq.engines._surrogate import GaussianProcess
+
+    rng = np.random.default_rng(3)
+    model = GaussianProcess(rng.random((40, 5)), rng.standard_normal(40))
+    flying, queried = rng.random((3, 5)), rng.random((12, 5))
+    mean, std = model.predict_believing(queried, flying)
+    draws = np.array([model.sample_believing(queried, flying, rng) for _ in range(4000)])
+    np.testing.assert_allclose(draws.mean(axis=0), mean, atol=4 * std.max() / np.sqrt(4000) + 1e-3)
+    np.testing.assert_allclose(draws.std(axis=0), std, rtol=0.1, atol=2e-3)
+
+
+def drive_asynchronously(seed: int, thompson: int, steps: int = 24) -> list[Genome]:
+    """Four candidates in flight, one ask after each completion (as the asynchronous driver)."""
+    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed, thompson=thompson)
+    flying = engine.ask(4, 0)
+    asked = list(flying)
+    for step in range(steps):
+        done = flying.pop(step * 3 % len(flying))
+        engine.tell([Evaluation(done, (bowl(done),))])
+        engine.pending = tuple(flying)
+        [genome] = engine.ask(1, (step + 4) // 8)
+        flying.append(genome)
+        asked.append(genome)
+    return asked
+
+
+def test_thompson_asks_differ_from_expected_improvement_and_are_deterministic() -> None:
+    by_draw = [drive_asynchronously(seed, 64) for seed in range(4)]
+    assert by_draw == [drive_asynchronously(seed, 64) for seed in range(4)]
+    assert by_draw != [drive_asynchronously(seed, 0) for seed in range(4)]
+    assert all(len(set(asked)) == len(asked) for asked in by_draw)
+
+
+def test_thompson_stops_after_its_evaluations() -> None:
+    """With `thompson` no larger than the scores told before the first modelled ask, every ask
+    is the expected-improvement one."""
+    assert drive_asynchronously(7, 4) == drive_asynchronously(7, 0)
+
+
+def test_thompson_leaves_generational_asks_unchanged() -> None:
+    """Without candidates in flight (generational scheduling) the option changes nothing."""
+    def generations(thompson: int) -> list[Genome]:
+        engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=11, thompson=thompson)
+        asked: list[Genome] = []
+        for generation in range(5):
+            batch = engine.ask(8, generation)
+            engine.tell([Evaluation(g, (bowl(g),)) for g in batch])
+            asked += batch
+        return asked
+
+    assert generations(64) == generations(0)
+
+
+@pytest.mark.parametrize(("value", "error"), [(-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_thompson_option_is_checked(value: object, error: type) -> None:
+    with pytest.raises(error):
+        GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, thompson=value)

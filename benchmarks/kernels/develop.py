@@ -51,10 +51,22 @@ VARIANTS: dict[str, dict] = {
     "no local search": {"local_search": None},
     "previous defaults": {"ordinal_weight": 0.0, "local_search": None},
     "no reshape": {"reshape_share": 0.0},
+    "no initial spread": {"initial_spread": 0},
+    "neither": {"initial_spread": 0, "derived_features": 0},
+    "initial spread 4": {"initial_spread": 4},
+    "initial spread 64": {"initial_spread": 64},
     "reshape 0.25": {"reshape_share": 0.25},
     "reshape 0.75": {"reshape_share": 0.75},
     "remeasure 0.2": {"remeasure": 0.2},
     "remeasure 0.2 no reshape": {"remeasure": 0.2, "reshape_share": 0.0},
+    # ninth round: features derived from the declared constraints (see README); the rank and
+    # raw-value encodings and the products-only / bounds-only selections were temporary options
+    "derived 0.5": {"derived_features": 0.5},
+    "derived 1": {"derived_features": 1.0},
+    "derived 2": {"derived_features": 2.0},
+    "derived 4": {"derived_features": 4.0},
+    "derived 8": {"derived_features": 8.0},
+    "no derived": {"derived_features": 0.0},  # the default before the ninth round
 }
 
 

@@ -1,6 +1,7 @@
 """Search quality per evaluation: asynchronous against generational scheduling, same budget.
 
     python benchmarks/quality/scheduling.py [--seeds 10] [--first-seed 0] [--window 8] [--pool 16] [--generations 12]
+        [--problems sphere,rosenbrock,flags] [--modes generational,asynchronous] [--engine-options JSON]
 
 Each run is a whole `Search` (the real driver and genetic engine) on a quality-benchmark problem
 (sphere, rosenbrock, flags). Evaluations are instantaneous but finish in the order a
@@ -95,10 +96,11 @@ def regret(name: str, seed: int, scheduling: str, args: argparse.Namespace, cach
         value = problem.evaluate(config)
         return INVALID_SCORE if value is None else value
 
+    options = json.loads(getattr(args, "engine_options", "{}"))
     search = Search(objective_function=objective, search_space=space_of(problem),
                     search_config=SearchConfiguration(generations=args.generations, pool_size=args.pool,
                                                       scheduling=scheduling),
-                    worker_type="virtual-clock", engine=EngineConfig("genetic", {"seed": seed}),
+                    worker_type="virtual-clock", engine=EngineConfig("genetic", {"seed": seed, **options}),
                     cache_folder=cache, disable_progress_bar=True, exit_on_failure=False)
     frame = search.start(num_workers=args.window, clock_seed=seed).get_results()
     values = [float(v) for v in frame["score_1"] if v != INVALID_SCORE]
@@ -116,6 +118,8 @@ def main() -> None:
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated problem names")
     parser.add_argument("--modes", default="generational,asynchronous",
                         help="compare these schedulings (the ratio is the second's median over the first's)")
+    parser.add_argument("--engine-options", default="{}",
+                        help='genetic engine options, JSON (e.g. \'{"thompson": 0}\')')
     parser.add_argument("--cache", default="/tmp/compileiq-bench-quality-scheduling")
     parser.add_argument("--dump", help="also write the per-seed regrets (JSON: problem -> mode -> list) here")
     args = parser.parse_args()

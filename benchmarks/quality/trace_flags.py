@@ -1,6 +1,7 @@
 """Where the flags problem's deceptive pairs are lost and found again, per scheduling mode.
 
-    python benchmarks/quality/trace_flags.py [--first-seed 100] [--seeds 100] [--window 8]
+    python benchmarks/quality/trace_flags.py [--first-seed 100] [--seeds 100] [--window 8] [--modes ...]
+        [--engine-options JSON]
 
 Runs `scheduling.py`'s Searches (virtual-clock worker, real driver and genetic engine) on the
 flags problem with a few engine methods wrapped to record, for every candidate screened, its
@@ -181,11 +182,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--window", type=int, default=8)
     parser.add_argument("--cache", default="/tmp/compileiq-bench-quality-trace")
+    parser.add_argument("--engine-options", default="{}", help="genetic engine options, JSON")
+    parser.add_argument("--modes", default="generational,asynchronous")
     args = parser.parse_args()
     args.generations, args.pool = 12, 16
     warnings.simplefilter("ignore")
     register_worker("virtual-clock", scheduling.VirtualClockWorker)
-    for mode in ("generational", "asynchronous"):
+    for mode in args.modes.split(","):
         plain = scheduling.regret("flags", args.first_seed, mode, args, Path(args.cache))
         _traced(True)
         try:

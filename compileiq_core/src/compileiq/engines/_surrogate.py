@@ -21,7 +21,7 @@ import numpy as np
 from compileiq.search_spaces.models import ChoiceParamConfig, RangeParamConfig
 from compileiq.search_spaces.space import KNOCKED_OUT, SearchSpace
 
-__all__ = ["Encoder", "GaussianProcess", "expected_improvement", "normal_scores", "ordinal_ranks"]
+__all__ = ["Encoder", "GaussianProcess", "derived_features", "expected_improvement", "normal_scores", "ordinal_ranks"]
 
 
 def ordinal_ranks(cfg: object) -> np.ndarray | None:
@@ -55,10 +55,11 @@ class Encoder:
     among three or more numbers, beside its one-hot block.
     """
 
-    def __init__(self, space: SearchSpace, ordinal_weight: float = 0.0) -> None:
+    def __init__(self, space: SearchSpace, ordinal_weight: float = 0.0, derived_weight: float = 0.0) -> None:
         self._columns: list[tuple[int, str, int]] = []  # (gene, kind, size)
         self._ranks: dict[int, np.ndarray] = {}
         self.ordinal_weight = ordinal_weight
+        self._derived = derived_features(space, derived_weight) if derived_weight else []
         width = 0
         for index, param in enumerate(space.params):
             cfg = param.config
@@ -78,7 +79,7 @@ class Encoder:
                     self._ranks[index] = ranks * (ordinal_weight / (param.size - 1))
                     self._columns.append((index, "ordinal", param.size))
                     width += 1
-        self.width = width
+        self.width = width + len(self._derived)
 
     def __call__(self, genomes: np.ndarray) -> np.ndarray:
         out = np.zeros((genomes.shape[0], self.width))
@@ -103,7 +104,54 @@ class Encoder:
                 rows = np.flatnonzero(present)
                 out[rows, col + values[rows]] = math.sqrt(0.5)
                 col += size
+        for genes, strides, table in self._derived:
+            index = genomes[:, genes]
+            absent = (index < 0).any(axis=1)
+            out[:, col] = np.where(absent, 0.0, table[np.where(absent[:, None], 0, index) @ strides])
+            col += 1
         return out
+
+
+_DERIVED_LIMIT = 1 << 20  # largest product of the sizes of the parameters one derived feature reads
+
+
+def derived_features(space: SearchSpace, weight: float) -> list[tuple[list[int], np.ndarray, np.ndarray]]:
+    """One feature per derived quantity the space's expression constraints name (see
+    `Constraints.quantities`: a thread count `bx * by`, a tile's shared memory), as (genes,
+    mixed-radix strides, table of the feature by index over those genes' values).
+
+    The value is log2 of the quantity when it is positive everywhere, else its rank among its
+    distinct values, scaled to [0, weight] like the rank feature; 0 where a parameter it reads
+    is knocked out. Quantities that are constant, not finite or not numeric over the product of
+    their parameters' values are skipped (and so are those of more than 2^20 combinations)."""
+    if space.constraints is None:
+        return []
+    out = []
+    for quantity in space.constraints.quantities():
+        genes = list(quantity.genes)
+        sizes = [space.params[g].size for g in genes]
+        values = [[space.params[g].config.at(i) for i in range(space.params[g].size)] for g in genes]
+        if (sum(n > 1 for n in sizes) < 2 or math.prod(sizes) > _DERIVED_LIMIT
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for vs in values for v in vs)):
+            continue
+        grids = np.meshgrid(*(np.array(vs, dtype=float) for vs in values), indexing="ij")
+        with np.errstate(all="ignore"):
+            try:
+                table = np.asarray(quantity.function(*grids), dtype=float).reshape(-1)
+            except (ArithmeticError, TypeError, ValueError):
+                continue
+        if table.size != math.prod(sizes) or not np.isfinite(table).all() or table.min() == table.max():
+            continue
+        if table.min() > 0:
+            table = np.log2(table)
+        else:
+            table = np.unique(table, return_inverse=True)[1].reshape(-1).astype(float)
+        table = (table - table.min()) / (table.max() - table.min()) * weight
+        strides = np.ones(len(genes), dtype=np.int64)
+        for i in range(len(genes) - 2, -1, -1):
+            strides[i] = strides[i + 1] * sizes[i + 1]
+        out.append((genes, strides, table))
+    return out
 
 
 _NORMAL = NormalDist()
@@ -224,6 +272,30 @@ class GaussianProcess:
             except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
                 pass
         return mean, np.sqrt(np.clip(var, 1e-12, None))
+
+    def sample_believing(self, x: np.ndarray, others: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One joint draw of the latent function at rows `x` from the posterior that also
+        believes rows `others` at their predicted means (see `predict_believing`)."""
+        k = _matern(_sq_dist(x, self.x), self.length_scale)
+        weights = k @ self._inverse
+        mean = k @ self._alpha
+        cov = _matern(_sq_dist(x, x), self.length_scale) - weights @ k.T
+        if len(others):
+            k_others = _matern(_sq_dist(self.x, others), self.length_scale)
+            cross = _matern(_sq_dist(x, others), self.length_scale) - weights @ k_others
+            shared = _matern(_sq_dist(others, others), self.length_scale) + self.noise * np.eye(len(others))
+            shared -= k_others.T @ self._inverse @ k_others
+            try:
+                cov -= cross @ np.linalg.inv(shared) @ cross.T
+            except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+                pass
+        draw = rng.standard_normal(len(mean))
+        try:  # a little jitter: near-identical candidates make the covariance near-singular
+            root = np.linalg.cholesky(cov + 1e-6 * np.eye(len(mean)))
+        except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+            values, vectors = np.linalg.eigh(0.5 * (cov + cov.T))
+            root = vectors * np.sqrt(np.clip(values, 0.0, None))
+        return np.asarray(mean + root @ draw)
 
     def smoothed(self) -> np.ndarray:
         """Posterior mean at the training points: measured values with the noise taken out."""

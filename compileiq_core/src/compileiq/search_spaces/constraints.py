@@ -30,7 +30,7 @@ from compileiq.errors import ConstraintError
 if TYPE_CHECKING:
     from compileiq.search_spaces.space import Genome, SearchSpace
 
-__all__ = ["Constraint", "ConstraintInput", "Constraints", "parse_expression"]
+__all__ = ["Constraint", "ConstraintInput", "Constraints", "Quantity", "parse_expression"]
 
 ConstraintInput = Union[str, Callable[[Any], Any]]
 
@@ -159,17 +159,65 @@ def parse_expression(text: str, resolve: Callable[[tuple[str, ...]], int]) -> tu
     validator = _Validator(text.strip(), resolve)
     body = validator.visit(tree)
     used = list(validator.used)
+    return _lambda(body.body, used, text), used  # type: ignore[attr-defined]
+
+
+def _lambda(body: ast.expr, used: list[int], label: str) -> Callable[..., Any]:
+    """Compile a validated, name-free expression to a function of `_p{i}` for i in `used`."""
     args = [ast.arg(arg=f"_p{i}") for i in used]
     function = ast.Expression(
         body=ast.Lambda(
             args=ast.arguments(posonlyargs=[], args=args, vararg=None, kwonlyargs=[], kw_defaults=[],
                                kwarg=None, defaults=[]),
-            body=body.body,  # type: ignore[attr-defined]
+            body=body,
         )
     )
     ast.fix_missing_locations(function)
-    code = compile(function, f"<constraint {text!r}>", "eval")
-    return eval(code, {"__builtins__": {}}), used  # noqa: S307 - a validated, name-free lambda
+    code = compile(function, f"<constraint {label!r}>", "eval")
+    return eval(code, {"__builtins__": {}})  # type: ignore[no-any-return]  # noqa: S307 - validated, name-free
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """An arithmetic sub-expression of an expression constraint that reads two or more parameters
+    (`block_size_x * block_size_y` in `32 <= block_size_x * block_size_y <= 1024`): a derived
+    quantity the constraint's author found worth bounding, such as a thread count."""
+
+    text: str  # as written in the constraint
+    key: str  # normalized text, for de-duplication
+    genes: tuple[int, ...]
+    function: Callable[..., Any]  # of the genes' values, in `genes` order; elementwise on numpy arrays
+
+
+def _arithmetic(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp):
+        return _arithmetic(node.left) and _arithmetic(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, (ast.USub, ast.UAdd)) and _arithmetic(node.operand)
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    return isinstance(node, ast.Name) and node.id.startswith("_p")
+
+
+def _quantities(text: str, node: ast.AST, out: dict[str, Quantity]) -> None:
+    """Collect the maximal arithmetic operands of comparisons (and of `%`) under `node`."""
+    if isinstance(node, ast.Compare):
+        for operand in [node.left, *node.comparators]:
+            _quantities(text, operand, out)
+        return
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):  # divisibility: its operands
+        _quantities(text, node.left, out)
+        _quantities(text, node.right, out)
+        return
+    if _arithmetic(node):
+        names = sorted({int(n.id[2:]) for n in ast.walk(node) if isinstance(n, ast.Name)})
+        key = ast.unparse(node)
+        if len(names) >= 2 and isinstance(node, ast.expr) and key not in out:
+            out[key] = Quantity(ast.get_source_segment(text, node) or key, key, tuple(names),
+                                _lambda(node, names, text))
+        return
+    for child in ast.iter_child_nodes(node):
+        _quantities(text, child, out)
 
 
 def _callable_fingerprint(fn: Callable[..., Any]) -> str:
@@ -266,6 +314,18 @@ class Constraints:
                 "path (for a list of spaces, use a callable)."
             )
         return found[0]
+
+    def quantities(self) -> list[Quantity]:
+        """The derived quantities the expression constraints name: each maximal arithmetic
+        operand of a comparison or of `%` that reads at least two parameters, once per
+        normalized text, in order of appearance (callables name none)."""
+        out: dict[str, Quantity] = {}
+        for item in self.items:
+            if isinstance(item.source, str):
+                text = item.source.strip()
+                tree = _Validator(text, self._resolve).visit(ast.parse(text, mode="eval"))
+                _quantities(text, tree.body, out)  # type: ignore[attr-defined]
+        return list(out.values())
 
     # -- checks ----------------------------------------------------------------------------
 
