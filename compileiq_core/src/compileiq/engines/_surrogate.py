@@ -106,7 +106,7 @@ class Encoder:
                 col += size
         for genes, strides, table in self._derived:
             index = genomes[:, genes]
-            absent = (index < 0).any(axis=1)
+            absent: np.ndarray = np.asarray((index < 0).any(axis=1))
             out[:, col] = np.where(absent, 0.0, table[np.where(absent[:, None], 0, index) @ strides])
             col += 1
         return out
