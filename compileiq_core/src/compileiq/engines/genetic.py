@@ -128,7 +128,7 @@ class GeneticEngine(Engine):
             dedispersion configuration at 100 evaluations from 129 to 160 of 300, and gemm's
             runs at the optimum from 211 to 230 of 300.
         derived_features: weight of the features the surrogate derives from the declared
-            expression constraints (default 0: none): one per distinct arithmetic operand of a
+            expression constraints (0: none): one per distinct arithmetic operand of a
             comparison or of `%` that reads two or more parameters (a thread count in
             `32 <= bx * by <= 1024`, a tile's shared memory, `MDIMC * VWM` in a divisibility
             rule), its log2 (or its rank when not positive) scaled to [0, weight] like the rank
