@@ -262,15 +262,10 @@ class GaussianProcess:
         weights = k @ self._inverse
         mean = k @ self._alpha
         var = 1.0 - np.einsum("ij,ij->i", weights, k)
-        if len(others):
-            k_others = _matern(_sq_dist(self.x, others), self.length_scale)
-            cross = _matern(_sq_dist(x, others), self.length_scale) - weights @ k_others
-            shared = _matern(_sq_dist(others, others), self.length_scale) + self.noise * np.eye(len(others))
-            shared -= k_others.T @ self._inverse @ k_others
-            try:
-                var -= np.einsum("ij,ij->i", cross @ np.linalg.inv(shared), cross)
-            except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
-                pass
+        believed = self._believed(x, weights, others)
+        if believed is not None:
+            cross, shared_inverse = believed
+            var -= np.einsum("ij,ij->i", cross @ shared_inverse, cross)
         return mean, np.sqrt(np.clip(var, 1e-12, None))
 
     def sample_believing(self, x: np.ndarray, others: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -280,15 +275,10 @@ class GaussianProcess:
         weights = k @ self._inverse
         mean = k @ self._alpha
         cov = _matern(_sq_dist(x, x), self.length_scale) - weights @ k.T
-        if len(others):
-            k_others = _matern(_sq_dist(self.x, others), self.length_scale)
-            cross = _matern(_sq_dist(x, others), self.length_scale) - weights @ k_others
-            shared = _matern(_sq_dist(others, others), self.length_scale) + self.noise * np.eye(len(others))
-            shared -= k_others.T @ self._inverse @ k_others
-            try:
-                cov -= cross @ np.linalg.inv(shared) @ cross.T
-            except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
-                pass
+        believed = self._believed(x, weights, others)
+        if believed is not None:
+            cross, shared_inverse = believed
+            cov -= cross @ shared_inverse @ cross.T
         draw = rng.standard_normal(len(mean))
         try:  # a little jitter: near-identical candidates make the covariance near-singular
             root = np.linalg.cholesky(cov + 1e-6 * np.eye(len(mean)))
@@ -296,6 +286,23 @@ class GaussianProcess:
             values, vectors = np.linalg.eigh(0.5 * (cov + cov.T))
             root = vectors * np.sqrt(np.clip(values, 0.0, None))
         return np.asarray(mean + root @ draw)
+
+    def _believed(self, x: np.ndarray, weights: np.ndarray,
+                  others: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """What observing rows `others` at their predicted means takes off the posterior at rows
+        `x` (`weights`: their kernel row times the inverse): the cross-covariance of `x` with
+        `others` and the inverse of the covariance of `others`, given the training data. None
+        without `others` (or on numerically hopeless data)."""
+        if not len(others):
+            return None
+        k_others = _matern(_sq_dist(self.x, others), self.length_scale)
+        cross = _matern(_sq_dist(x, others), self.length_scale) - weights @ k_others
+        shared = _matern(_sq_dist(others, others), self.length_scale) + self.noise * np.eye(len(others))
+        shared -= k_others.T @ self._inverse @ k_others
+        try:
+            return cross, np.linalg.inv(shared)
+        except np.linalg.LinAlgError:  # pragma: no cover - numerically hopeless data
+            return None
 
     def smoothed(self) -> np.ndarray:
         """Posterior mean at the training points: measured values with the noise taken out."""

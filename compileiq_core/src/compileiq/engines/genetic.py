@@ -245,7 +245,7 @@ class GeneticEngine(Engine):
             if (not self._costs and not self.pending and self.initial_spread > 1 and self._numbers
                     and self._encoder.width and not self._initial):
                 self._initial = deque(self._spread_initial(max(n, self.pool_size)))
-            out = self._take_initial(n)
+            out = self._take(n, self._initial)  # asynchronous: the first ask takes a window's worth
             return out + self.fresh_random(n - len(out))
         thompson = bool(self.pending) and self.num_objectives == 1 and len(self._costs) < self.thompson
         if self._prepared != generation or self._new_incumbent():
@@ -325,17 +325,6 @@ class GeneticEngine(Engine):
 
     # -- one generation -----------------------------------------------------------------------
 
-    def _take_initial(self, n: int) -> list[Genome]:
-        """Up to `n` of the first generation's spread picks not yet asked, marked as seen (with
-        asynchronous scheduling the first ask takes the window's worth, the next ones the rest)."""
-        out: list[Genome] = []
-        while self._initial and len(out) < n:
-            genome = self._initial.popleft()
-            if genome not in self.seen:
-                self.seen.add(genome)
-                out.append(genome)
-        return out
-
     def _spread_initial(self, n: int) -> list[Genome]:
         """The first `n` configurations: `initial_spread` times as many drawn from the initial
         distribution, the `n` kept picked greedily, each the farthest from those picked before
@@ -359,10 +348,13 @@ class GeneticEngine(Engine):
             nearest[picked] = -1.0
         return [drawn[i] for i in picked]
 
-    def _take(self, n: int) -> list[Genome]:
+    def _take(self, n: int, queue: deque[Genome] | None = None) -> list[Genome]:
+        """Up to `n` unseen genomes from the front of `queue` (the candidate queue by default),
+        marked as seen."""
+        queue = self._queue if queue is None else queue
         out: list[Genome] = []
-        while self._queue and len(out) < n:
-            genome = self._queue.popleft()
+        while queue and len(out) < n:
+            genome = queue.popleft()
             if genome not in self.seen:
                 self.seen.add(genome)
                 out.append(genome)
@@ -477,18 +469,14 @@ class GeneticEngine(Engine):
         self._incumbent = float(smoothed[good].min()) if good.any() else float(smoothed.min())
         self._models = [base]
         self._believed = self._encoder(np.array(self.pending, dtype=np.int64)) if self.pending else None
-        queued = [g for g in self._queue if g not in self.seen]
-        head, tail = queued[:_RESCORED], queued[_RESCORED:]
-        if not head:
-            self._queue = deque()
+        split = self._split_queue()
+        if split is None:
             return
+        head, tail = split
         if thompson:
             return
         mean, std = self._predict(self._features(head))
-        order = np.argsort(-expected_improvement(mean, std, self._incumbent), kind="stable")
-        if self._reserved:  # the reshape share stays first
-            order = np.array(sorted(order.tolist(), key=lambda i: head[i] not in self._reserved), dtype=np.int64)
-        self._queue = deque([*(head[i] for i in order), *tail])
+        self._requeue(head, np.argsort(-expected_improvement(mean, std, self._incumbent), kind="stable"), tail)
 
     def _thompson(self) -> None:
         """Asynchronous Thompson sampling (see the `thompson` option): the first `_RESCORED`
@@ -496,15 +484,26 @@ class GeneticEngine(Engine):
         believes the candidates in flight at their predictions; the draw's minimum first."""
         if self._models is None or len(self._models) != 1 or not self._queue:
             return
-        queued = [g for g in self._queue if g not in self.seen]
-        head, tail = queued[:_RESCORED], queued[_RESCORED:]
-        if not head:
-            self._queue = deque()
+        split = self._split_queue()
+        if split is None:
             return
+        head, tail = split
         rng = np.random.default_rng(self.rng.getrandbits(64))
         others = self._encoder(np.array(self.pending, dtype=np.int64))
         draw = self._models[0].sample_believing(self._features(head), others, rng)
-        order = np.argsort(draw, kind="stable")
+        self._requeue(head, np.argsort(draw, kind="stable"), tail)
+
+    def _split_queue(self) -> tuple[list[Genome], list[Genome]] | None:
+        """The unseen queued candidates as the first `_RESCORED` (re-ordered per ask) and the
+        rest; None, with the queue emptied, when none is left."""
+        queued = [g for g in self._queue if g not in self.seen]
+        if not queued:
+            self._queue = deque()
+            return None
+        return queued[:_RESCORED], queued[_RESCORED:]
+
+    def _requeue(self, head: list[Genome], order: np.ndarray, tail: list[Genome]) -> None:
+        """The queue as `head` in `order`, the reshape share kept first, then `tail`."""
         if self._reserved:
             order = np.array(sorted(order.tolist(), key=lambda i: head[i] not in self._reserved), dtype=np.int64)
         self._queue = deque([*(head[i] for i in order), *tail])
