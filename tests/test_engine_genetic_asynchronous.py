@@ -72,19 +72,26 @@ def test_generational_refills_serve_the_queue_as_built() -> None:
     assert informed.ask(3, 1) == twin.ask(3, 1)
 
 
+def drive_asynchronously(seed: int, thompson: int = 64, steps: int = 24, stride: int = 3,
+                         lag: int = 4) -> list[Genome]:
+    """Four candidates in flight, one ask after each completion (as the asynchronous driver);
+    the one to complete at `step` is `step * stride` modulo those in flight."""
+    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed, thompson=thompson)
+    flying = engine.ask(4, 0)
+    asked = list(flying)
+    for step in range(steps):
+        done = flying.pop(step * stride % len(flying))
+        engine.tell([Evaluation(done, (bowl(done),))])
+        engine.pending = tuple(flying)
+        [genome] = engine.ask(1, (step + lag) // 8)
+        flying.append(genome)
+        asked.append(genome)
+    return asked
+
+
 def test_asynchronous_asks_are_deterministic() -> None:
     def drive() -> list[Genome]:
-        engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=9)
-        flying = engine.ask(4, 0)
-        asked = list(flying)
-        for step in range(40):
-            done = flying.pop(step * 7 % len(flying))
-            engine.tell([Evaluation(done, (bowl(done),))])
-            engine.pending = tuple(flying)
-            [genome] = engine.ask(1, (step + 1) // 8)
-            flying.append(genome)
-            asked.append(genome)
-        return asked
+        return drive_asynchronously(9, steps=40, stride=7, lag=1)
 
     first = drive()
     assert first == drive()
@@ -145,21 +152,6 @@ def test_thompson_draws_match_the_believing_posterior() -> None:
     draws = np.array([model.sample_believing(queried, flying, rng) for _ in range(4000)])
     np.testing.assert_allclose(draws.mean(axis=0), mean, atol=4 * std.max() / np.sqrt(4000) + 1e-3)
     np.testing.assert_allclose(draws.std(axis=0), std, rtol=0.1, atol=2e-3)
-
-
-def drive_asynchronously(seed: int, thompson: int, steps: int = 24) -> list[Genome]:
-    """Four candidates in flight, one ask after each completion (as the asynchronous driver)."""
-    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed, thompson=thompson)
-    flying = engine.ask(4, 0)
-    asked = list(flying)
-    for step in range(steps):
-        done = flying.pop(step * 3 % len(flying))
-        engine.tell([Evaluation(done, (bowl(done),))])
-        engine.pending = tuple(flying)
-        [genome] = engine.ask(1, (step + 4) // 8)
-        flying.append(genome)
-        asked.append(genome)
-    return asked
 
 
 def test_thompson_asks_differ_from_expected_improvement_and_are_deterministic() -> None:
