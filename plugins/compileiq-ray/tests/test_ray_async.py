@@ -90,7 +90,10 @@ def test_cancel_kills_every_task_in_flight_and_the_worker_goes_on(tmp_path: Path
         assert not wait_gone(pids_in(tmp_path, ["0", "1", "2"]), 15), "cancel() left tasks running"
         assert worker.collect(0.5) == []
         worker.submit({"x": 7}, "after")
-        after = worker.collect(30)
+        after: list[Score] = []
+        deadline = time.monotonic() + 120  # Ray replaces the killed processes first: slow on loaded cores
+        while not after and time.monotonic() < deadline:
+            after = worker.collect(5)
         assert [(s.param_id, s.score) for s in after] == [("after", 7.0)]
     finally:
         worker.close_submissions()
