@@ -72,11 +72,13 @@ def test_generational_refills_serve_the_queue_as_built() -> None:
     assert informed.ask(3, 1) == twin.ask(3, 1)
 
 
-def drive_asynchronously(seed: int, thompson: int = 64, steps: int = 24, stride: int = 3,
+def drive_asynchronously(seed: int, thompson: int | None = 64, steps: int = 24, stride: int = 3,
                          lag: int = 4) -> list[Genome]:
     """Four candidates in flight, one ask after each completion (as the asynchronous driver);
-    the one to complete at `step` is `step * stride` modulo those in flight."""
-    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed, thompson=thompson)
+    the one to complete at `step` is `step * stride` modulo those in flight (`thompson` None:
+    the engine's default)."""
+    options = {} if thompson is None else {"thompson": thompson}
+    engine = GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, seed=seed, **options)
     flying = engine.ask(4, 0)
     asked = list(flying)
     for step in range(steps):
@@ -185,3 +187,31 @@ def test_thompson_leaves_generational_asks_unchanged() -> None:
 def test_thompson_option_is_checked(value: object, error: type) -> None:
     with pytest.raises(error):
         GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, thompson=value)
+
+
+FLAGS = {**{f"f{i}": ss.literal(1, knockout_prob=0.5) for i in range(6)},
+         "level": ss.choice(["O1", "O2", "O3"]), "unroll": ss.choice([1, 2, 4, 8])}
+
+
+@pytest.mark.parametrize(("space", "expected"), [
+    (SPACE, 0),  # ranges: ordered
+    ({"bx": ss.choice([16, 32, 64]), "flag": ss.choice([0, 1]), "mode": ss.choice(["a", "b"])}, 0),  # 2 of 3
+    ({"bx": ss.choice([16, 32, 64]), "mode": ss.choice(["a", "b"])}, 0),  # half
+    (FLAGS, 64),  # knockouts and named choices: 1 of 8 genes ordered
+    # a boolean choice is a 0/1 switch (ordered): 1 of 3 genes here
+    ({"mode": ss.choice(["a", "b", "c"]), "sched": ss.choice(["x", "y"]), "on": ss.choice([True, False])}, 64),
+])
+def test_thompson_default_follows_the_share_of_ordered_genes(space: dict, expected: int) -> None:
+    """Thompson sampling is on by default only where most genes are unordered (named choices,
+    knockouts): on ordered genes expected improvement did better on held-out problems."""
+    assert GeneticEngine(SearchSpace.from_input(space), pool_size=8).thompson == expected
+
+
+def test_an_explicit_thompson_option_overrides_the_default() -> None:
+    assert GeneticEngine(SearchSpace.from_input(SPACE), pool_size=8, thompson=64).thompson == 64
+    assert GeneticEngine(SearchSpace.from_input(FLAGS), pool_size=8, thompson=0).thompson == 0
+
+
+def test_thompson_default_on_an_ordered_space_asks_as_expected_improvement() -> None:
+    """On an ordered space the default asynchronous asks are those of `thompson=0`."""
+    assert drive_asynchronously(3, None) == drive_asynchronously(3, 0)
