@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import compileiq.search_spaces.base as ss
-from compileiq import Search, SearchConfiguration
+from compileiq import EngineConfig, Search, SearchConfiguration
 from compileiq._dump import ResultsDump
 from compileiq.journal import Journal
 from compileiq.results import SearchResult
@@ -35,8 +35,8 @@ def test_dump_appends_each_batch_once_and_no_result_is_rebuilt_while_running(
     dump = tmp_path / "results.csv"
     search = Search(objective_function=_objective, search_space={"x": ss.range(0, 10**6)},
                     search_config=SearchConfiguration(generations=generations, pool_size=20),
-                    worker_type="sequential", engine="random", cache_folder=tmp_path / "runs", dump_results=dump,
-                    exit_on_failure=False)
+                    worker_type="sequential", engine=EngineConfig("random", {"seed": 3}),
+                    cache_folder=tmp_path / "runs", dump_results=dump, exit_on_failure=False)
     modes: list[str] = []  # how the CSV was opened, each time
     real_open = Path.open
 
